@@ -1,0 +1,1 @@
+//! GPU and model catalog, vLLM step-time model, the vLLM V1 scheduler, pods and routing.

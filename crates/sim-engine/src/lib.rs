@@ -1,0 +1,1 @@
+//! The simulator: one event loop over workload, pods, replicas and control plane.

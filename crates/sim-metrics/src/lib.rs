@@ -1,0 +1,1 @@
+//! Prometheus model: scraped series store and a PromQL-subset evaluator.

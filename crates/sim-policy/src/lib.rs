@@ -1,0 +1,1 @@
+//! Kubernetes HPA v2 and KEDA decision logic as pure state machines.

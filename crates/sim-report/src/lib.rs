@@ -1,0 +1,1 @@
+//! Run outputs: summary.json, timeline.csv, requests.csv.

@@ -1,0 +1,1 @@
+//! Scenario TOML: schema, span-aware validation, lowering into engine types.

@@ -1,0 +1,1 @@
+//! Requests and traces: trace readers and synthetic generators.
