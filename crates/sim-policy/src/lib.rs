@@ -1,1 +1,6 @@
 //! Kubernetes HPA v2 and KEDA decision logic as pure state machines.
+
+mod conditions;
+pub mod hpa;
+
+pub use conditions::{Condition, ConditionStatus};
