@@ -4,7 +4,8 @@
 //! non-decreasing arrival order with ids `0, 1, 2, ...`. Streams come from a recorded trace
 //! ([`read_trace`] over any `BufRead`, in one of the [`TraceFormat`]s), from a synthetic
 //! [`SyntheticSpec`] ([`synthetic`], with [`azure_conv_like`] as the built-in default), and can
-//! be windowed, shifted and rate-scaled with [`transform`].
+//! be windowed, shifted and rate-scaled with [`transform`]. [`fit_trace`] derives a synthetic
+//! look-alike of a trace (rate profile, detrended gap CV, length percentiles).
 //!
 //! Main design decision: everything is a stream. Readers parse one line at a time and never
 //! hold the whole trace, so a week-long trace costs the same memory as a minute. Synthetic
