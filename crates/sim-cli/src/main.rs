@@ -1,2 +1,136 @@
-//! The `sim` command line.
-fn main() {}
+//! The `sim` command line: the only place that touches files, the terminal or the clock.
+//!
+//! Exit codes: 0 success; 2 bad input (scenario, trace, manifest or flags), with a message
+//! naming file:line:col; 1 any other failure (for example a disk that refuses a write).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::fs;
+use std::io::{BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use sim_engine::RunOptions;
+use sim_scenario::{Files, Scenario, ScenarioError, WorkloadPlan};
+
+/// Which Kubernetes autoscaling settings to use for LLM inference, answered by simulation.
+#[derive(Parser)]
+#[command(name = "sim", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one scenario and report latency and cost.
+    Run {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// Write summary.json, timeline.csv (and requests.csv) into this folder.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Seed for every random stream (default: the scenario's, else 1).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Also write one row per request to requests.csv.
+        #[arg(long)]
+        requests: bool,
+    },
+}
+
+/// A failure with its exit code.
+enum Failure {
+    /// Bad input: exit 2.
+    Input(String),
+    /// Anything else: exit 1.
+    Other(String),
+}
+
+impl From<ScenarioError> for Failure {
+    fn from(e: ScenarioError) -> Failure {
+        Failure::Input(e.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { scenario, out, seed, requests } => cmd_run(&scenario, out.as_deref(), seed, requests),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Input(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+struct DiskFiles;
+
+impl Files for DiskFiles {
+    fn read_to_string(&self, path: &str) -> Result<String, String> {
+        fs::read_to_string(path).map_err(|e| e.to_string())
+    }
+}
+
+fn load_scenario(path: &Path) -> Result<Scenario, Failure> {
+    let display = path.display().to_string();
+    let text = fs::read_to_string(path).map_err(|e| Failure::Input(format!("{display}: cannot read: {e}")))?;
+    Ok(sim_scenario::load(&display, &text, &DiskFiles)?)
+}
+
+fn cmd_run(path: &Path, out: Option<&Path>, seed: Option<u64>, keep_requests: bool) -> Result<(), Failure> {
+    let scenario = load_scenario(path)?;
+    let seed = seed.unwrap_or(scenario.seed);
+    let report = run_scenario(&scenario, seed, RunOptions { keep_requests })?;
+    print!("{}", sim_report::render_text(&scenario, &report.summary));
+    if let Some(dir) = out {
+        fs::create_dir_all(dir).map_err(|e| Failure::Other(format!("{}: cannot create: {e}", dir.display())))?;
+        write_file(&dir.join("summary.json"), |w| sim_report::write_summary_json(w, &scenario, &report))?;
+        write_file(&dir.join("timeline.csv"), |w| sim_report::write_timeline_csv(w, &report))?;
+        if keep_requests {
+            write_file(&dir.join("requests.csv"), |w| sim_report::write_requests_csv(w, &report))?;
+        }
+        println!("wrote {}", dir.display());
+    }
+    Ok(())
+}
+
+/// Opens the workload and runs the scenario once.
+fn run_scenario(scenario: &Scenario, seed: u64, opts: RunOptions) -> Result<sim_engine::RunReport, Failure> {
+    let (reader, trace_path): (Option<Box<dyn std::io::BufRead>>, Option<&str>) = match &scenario.workload {
+        WorkloadPlan::Synthetic { .. } => (None, None),
+        WorkloadPlan::Trace { path, .. } => {
+            let file = fs::File::open(path).map_err(|e| Failure::Input(format!("{path}: cannot open trace: {e}")))?;
+            (Some(Box::new(BufReader::with_capacity(1 << 16, file))), Some(path.as_str()))
+        }
+    };
+    let stream = scenario.workload.stream(seed, reader);
+    sim_engine::run(&scenario.spec, seed, stream, &opts).map_err(|e| {
+        let file = trace_path.unwrap_or("workload");
+        match (e.line(), e.column()) {
+            (Some(l), Some(c)) => Failure::Input(format!("{file}:{l}:{c}: {e}")),
+            (Some(l), None) => Failure::Input(format!("{file}:{l}: {e}")),
+            _ => Failure::Input(format!("{file}: {e}")),
+        }
+    })
+}
+
+/// Writes a file atomically: into a temporary sibling, then renamed over the target.
+fn write_file(path: &Path, write: impl FnOnce(&mut BufWriter<fs::File>) -> std::io::Result<()>) -> Result<(), Failure> {
+    let tmp = path.with_extension("tmp");
+    let fail = |e: std::io::Error| Failure::Other(format!("{}: cannot write: {e}", path.display()));
+    let file = fs::File::create(&tmp).map_err(fail)?;
+    let mut w = BufWriter::new(file);
+    write(&mut w).map_err(fail)?;
+    w.flush().map_err(fail)?;
+    drop(w);
+    fs::rename(&tmp, path).map_err(fail)
+}

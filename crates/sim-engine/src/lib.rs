@@ -1,1 +1,31 @@
-//! The simulator: one event loop over workload, pods, replicas and control plane.
+//! The simulator: one event loop over the workload, the pods, the vLLM engines and (with the
+//! control-plane work) the autoscaling loops.
+//!
+//! Key types: [`RunSpec`] (validated inputs, built by `sim-scenario`), [`run`] (one run, a
+//! pure function of spec, seed and workload stream), [`RunReport`] (summary, timeline,
+//! per-request records).
+//!
+//! Design decision: the loop is single-threaded and event-driven on integer time. The cost of
+//! a run grows with requests and with changes of batch composition, not with tokens: engines
+//! advance runs of identical decode steps in one event (see `sim_cluster::replica`), and
+//! timeline rows and metric reads ask the engines for their state at an instant in closed form.
+//!
+//! Invariants checked during every run (violations are bugs and panic): simulated time never
+//! goes backwards; requests are conserved (arrived = completed + failed + in flight) at every
+//! timeline row and at the end; KV blocks are never over capacity nor leaked (checked by each
+//! engine after every step); only Ready pods receive requests; a request is resolved once.
+//!
+//! What it deliberately does not do: read files, parse TOML, or know PromQL text. The workload
+//! arrives as a stream of requests; the scenario arrives validated.
+
+mod report;
+mod spec;
+mod world;
+
+pub use report::{
+    CountStats, FailureReason, Percentiles, RequestRecord, RunReport, SloCheckResult, Summary, TimelineRow,
+};
+pub use spec::{
+    ClusterSpec, LatencyMetric, NoEndpoint, PercentileCheck, PodsSpec, RoutingSpec, RunOptions, RunSpec, SloSpec,
+};
+pub use world::run;

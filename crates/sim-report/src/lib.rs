@@ -1,1 +1,308 @@
-//! Run outputs: summary.json, timeline.csv, requests.csv.
+//! Run outputs: `summary.json`, `timeline.csv`, `requests.csv`, and the text summary the CLI
+//! prints.
+//!
+//! These files are public formats. Their columns and keys are defined here, in explicit wire
+//! structs, so that an internal rename never changes a file by accident. Writers take any
+//! `impl Write`; the CLI decides where the bytes go.
+//!
+//! Determinism: floats are written by serde_json / `Display` (shortest round-trip form), rows
+//! in simulation order, keys in struct order. The same report always gives the same bytes.
+//!
+//! What it deliberately does not do: open files, or compute anything the engine did not.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use serde::Serialize;
+use sim_engine::{Percentiles, RunReport, Summary};
+use sim_scenario::Scenario;
+
+/// The version of the output formats; bumped when a column or key changes meaning.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct LatencyWire {
+    mean: f64,
+    p50: f64,
+    p90: f64,
+    p99: f64,
+    count: u64,
+}
+
+impl From<&Percentiles> for LatencyWire {
+    fn from(p: &Percentiles) -> LatencyWire {
+        LatencyWire { mean: round9(p.mean), p50: round9(p.p50), p90: round9(p.p90), p99: round9(p.p99), count: p.count }
+    }
+}
+
+#[derive(Serialize)]
+struct CountWire {
+    min: u32,
+    max: u32,
+    mean: f64,
+}
+
+#[derive(Serialize)]
+struct SloCheckWire<'a> {
+    name: &'a str,
+    threshold: f64,
+    actual: f64,
+    ok: bool,
+}
+
+#[derive(Serialize)]
+struct ResolvedWire {
+    max_num_seqs: u32,
+    max_num_batched_tokens: u32,
+    max_model_len: u32,
+    num_gpu_blocks: u32,
+    kv_cache_tokens: u64,
+    usd_per_gpu_hour: f64,
+    nodes: u32,
+    max_nodes: u32,
+}
+
+#[derive(Serialize)]
+struct SummaryWire<'a> {
+    format_version: u32,
+    scenario_name: &'a str,
+    seed: u64,
+    requests_total: u64,
+    requests_completed: u64,
+    requests_failed: u64,
+    requests_in_flight_at_end: u64,
+    failures: std::collections::BTreeMap<&'static str, u64>,
+    ttft_s: LatencyWire,
+    tpot_s: LatencyWire,
+    e2e_s: LatencyWire,
+    queue_s: LatencyWire,
+    slo_attainment: f64,
+    slo_checks: Vec<SloCheckWire<'a>>,
+    slo_ok: bool,
+    gpu_hours: f64,
+    cost_usd: f64,
+    replicas: CountWire,
+    sim_duration_s: f64,
+    prompt_tokens_total: u64,
+    generation_tokens_total: u64,
+    preemptions_total: u64,
+    engine_steps_total: u64,
+    events_total: u64,
+    resolved: ResolvedWire,
+    scenario: &'a sim_scenario::ScenarioFile,
+}
+
+/// Rounds to 9 decimals (nanoseconds for times) so outputs do not carry float noise.
+fn round9(x: f64) -> f64 {
+    (x * 1e9).round() / 1e9
+}
+
+/// Writes `summary.json`.
+///
+/// # Errors
+/// When the writer fails.
+pub fn write_summary_json(out: impl Write, scenario: &Scenario, report: &RunReport) -> io::Result<()> {
+    let s = &report.summary;
+    let r = &scenario.resolved;
+    let wire = SummaryWire {
+        format_version: FORMAT_VERSION,
+        scenario_name: &scenario.name,
+        seed: s.seed,
+        requests_total: s.requests_total,
+        requests_completed: s.requests_completed,
+        requests_failed: s.requests_failed,
+        requests_in_flight_at_end: s.requests_in_flight_at_end,
+        failures: s.failures.iter().map(|(f, n)| (f.name(), *n)).collect(),
+        ttft_s: (&s.ttft_s).into(),
+        tpot_s: (&s.tpot_s).into(),
+        e2e_s: (&s.e2e_s).into(),
+        queue_s: (&s.queue_s).into(),
+        slo_attainment: round9(s.slo_attainment),
+        slo_checks: s
+            .slo_checks
+            .iter()
+            .map(|c| SloCheckWire { name: &c.name, threshold: c.threshold, actual: round9(c.actual), ok: c.ok })
+            .collect(),
+        slo_ok: s.slo_checks.iter().all(|c| c.ok),
+        gpu_hours: round9(s.gpu_hours),
+        cost_usd: round9(s.cost_usd),
+        replicas: CountWire { min: s.replicas.min, max: s.replicas.max, mean: round9(s.replicas.mean) },
+        sim_duration_s: round9(s.sim_duration_s),
+        prompt_tokens_total: s.prompt_tokens_total,
+        generation_tokens_total: s.generation_tokens_total,
+        preemptions_total: s.preemptions_total,
+        engine_steps_total: s.engine_steps_total,
+        events_total: s.events_total,
+        resolved: ResolvedWire {
+            max_num_seqs: r.max_num_seqs,
+            max_num_batched_tokens: r.max_num_batched_tokens,
+            max_model_len: r.max_model_len,
+            num_gpu_blocks: r.num_gpu_blocks,
+            kv_cache_tokens: r.kv_cache_tokens,
+            usd_per_gpu_hour: r.usd_per_gpu_hour,
+            nodes: r.nodes,
+            max_nodes: r.max_nodes,
+        },
+        scenario: &scenario.file,
+    };
+    let mut out = out;
+    serde_json::to_writer_pretty(&mut out, &wire).map_err(io::Error::other)?;
+    out.write_all(b"\n")
+}
+
+/// The columns of `timeline.csv`, in order.
+pub const TIMELINE_COLUMNS: [&str; 15] = [
+    "t_s",
+    "arrivals",
+    "completed",
+    "failed",
+    "running",
+    "waiting",
+    "gateway_queue",
+    "kv_usage_mean",
+    "gpu_busy_mean",
+    "ready_replicas",
+    "starting_replicas",
+    "pending_replicas",
+    "terminating_replicas",
+    "tokens_per_s",
+    "arrival_rps",
+];
+
+/// Writes `timeline.csv`.
+///
+/// # Errors
+/// When the writer fails.
+pub fn write_timeline_csv(out: impl Write, report: &RunReport) -> io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(TIMELINE_COLUMNS)?;
+    let mut last_t = 0.0;
+    for r in &report.timeline {
+        let dt = r.t_s - last_t;
+        let rate = if dt > 0.0 { r.arrivals as f64 / dt } else { 0.0 };
+        last_t = r.t_s;
+        w.write_record([
+            fmt6(r.t_s),
+            r.arrivals.to_string(),
+            r.completed.to_string(),
+            r.failed.to_string(),
+            r.running.to_string(),
+            r.waiting.to_string(),
+            r.gateway_queue.to_string(),
+            fmt6(r.kv_usage_mean),
+            fmt6(r.gpu_busy_mean),
+            r.ready_replicas.to_string(),
+            r.starting_replicas.to_string(),
+            r.pending_replicas.to_string(),
+            r.terminating_replicas.to_string(),
+            fmt6(r.tokens_per_s),
+            fmt6(rate),
+        ])?;
+    }
+    w.flush()
+}
+
+/// The columns of `requests.csv`, in order.
+pub const REQUEST_COLUMNS: [&str; 12] = [
+    "id",
+    "arrival_s",
+    "prompt_tokens",
+    "output_tokens",
+    "pod",
+    "status",
+    "ttft_s",
+    "tpot_s",
+    "e2e_s",
+    "queue_s",
+    "preemptions",
+    "slo_met",
+];
+
+/// Writes `requests.csv` (empty apart from the header unless the run kept requests).
+///
+/// # Errors
+/// When the writer fails.
+pub fn write_requests_csv(out: impl Write, report: &RunReport) -> io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(REQUEST_COLUMNS)?;
+    let opt = |v: Option<f64>| v.map(fmt9).unwrap_or_default();
+    for r in &report.requests {
+        w.write_record([
+            r.id.to_string(),
+            fmt9(r.arrival_s),
+            r.prompt_tokens.to_string(),
+            r.output_tokens.to_string(),
+            r.pod.map(|p| p.to_string()).unwrap_or_default(),
+            r.failure.map_or("completed", |f| f.name()).to_string(),
+            opt(r.ttft_s),
+            opt(r.tpot_s),
+            opt(r.e2e_s),
+            opt(r.queue_s),
+            r.preemptions.to_string(),
+            r.slo_met.to_string(),
+        ])?;
+    }
+    w.flush()
+}
+
+fn fmt6(x: f64) -> String {
+    format!("{x:.6}")
+}
+
+fn fmt9(x: f64) -> String {
+    format!("{x:.9}")
+}
+
+/// The human-readable summary the CLI prints.
+pub fn render_text(scenario: &Scenario, summary: &Summary) -> String {
+    let s = summary;
+    let mut out = String::new();
+    let spec = &scenario.spec;
+    let _ = writeln!(
+        out,
+        "scenario {}  seed {}  {} × {} on {} (TP {})",
+        scenario.name, s.seed, spec.pods.replicas, spec.model.name, spec.gpu.name, spec.tp
+    );
+    let _ = writeln!(
+        out,
+        "requests  {} total, {} completed, {} failed{}",
+        s.requests_total,
+        s.requests_completed,
+        s.requests_failed,
+        if s.requests_in_flight_at_end > 0 {
+            format!(", {} still in flight at the drain limit", s.requests_in_flight_at_end)
+        } else {
+            String::new()
+        }
+    );
+    let failed: Vec<String> = s.failures.iter().filter(|(_, n)| *n > 0).map(|(f, n)| format!("{} {n}", f.name())).collect();
+    if !failed.is_empty() {
+        let _ = writeln!(out, "failures  {}", failed.join(", "));
+    }
+    let _ = writeln!(out, "latency          mean       p50       p90       p99   (seconds)");
+    for (name, p) in [("ttft_s", &s.ttft_s), ("tpot_s", &s.tpot_s), ("e2e_s", &s.e2e_s), ("queue_s", &s.queue_s)] {
+        let _ = writeln!(out, "  {name:<9} {:>9.4} {:>9.4} {:>9.4} {:>9.4}", p.mean, p.p50, p.p90, p.p99);
+    }
+    let _ = writeln!(out, "SLO attainment  {:.2} %", s.slo_attainment * 100.0);
+    for c in &s.slo_checks {
+        let _ = writeln!(
+            out,
+            "  {:<16} {:>9.4} vs {:>9.4}  {}",
+            c.name,
+            c.actual,
+            c.threshold,
+            if c.ok { "ok" } else { "VIOLATED" }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "replicas  min {} max {} mean {:.2}   GPU-hours {:.3}   cost ${:.2}",
+        s.replicas.min, s.replicas.max, s.replicas.mean, s.gpu_hours, s.cost_usd
+    );
+    let _ = writeln!(
+        out,
+        "simulated {:.1} s, {} engine steps, {} preemptions, {} events",
+        s.sim_duration_s, s.engine_steps_total, s.preemptions_total, s.events_total
+    );
+    out
+}

@@ -1,1 +1,24 @@
-//! Scenario TOML: schema, span-aware validation, lowering into engine types.
+//! The scenario file: its TOML schema, validation with positions, and lowering into the
+//! engine's validated types.
+//!
+//! Key items: [`load`] (text → [`Scenario`] or one [`ScenarioError`] naming file:line:col),
+//! [`ScenarioFile`] (the format as written, echoed into outputs), [`WorkloadPlan`] (how to
+//! build the request stream), [`Files`] (how the CLI hands over the files a scenario names).
+//!
+//! Design decision: parse, don't validate. Serde checks shapes and rejects unknown keys; a
+//! second pass checks meaning (min ≤ max, known GPU and model, a KV cache that holds
+//! `max_model_len`, ...) and points at the offending key using a spanned parse of the same
+//! text. After [`load`] succeeds the engine cannot fail on input.
+//!
+//! What it deliberately does not do: open files (the CLI passes a [`Files`] implementation and
+//! opens traces itself), or run anything.
+
+mod error;
+mod locate;
+mod lower;
+pub mod wire;
+
+pub use error::{ScenarioError, line_col};
+pub use locate::Locator;
+pub use lower::{Files, Resolved, Scenario, WorkloadPlan, load, toml_error};
+pub use wire::ScenarioFile;

@@ -1,0 +1,647 @@
+//! One vLLM V1 engine: the scheduler, KV-cache blocks, preemption and step timing.
+//!
+//! The scheduler follows `vllm/v1/core/sched/scheduler.py` as described in
+//! `research/vllm_model.md` §1–3: RUNNING requests first in admission order, then WAITING
+//! requests in FCFS order when no preemption happened in the step; chunked prefill under a
+//! token budget; KV blocks allocated on demand; preemption by recompute of the newest running
+//! request, which goes back to the front of WAITING.
+//!
+//! Speed comes from decode runs. When every running request is decoding and nothing can be
+//! admitted, consecutive steps differ only in context length, so their times form an
+//! arithmetic series (the step-time model is affine in total context for a fixed batch).
+//! The replica then advances many steps in one event and answers questions about the
+//! middle of the run (gauges, token counters) in closed form. An arrival or an abort cuts the
+//! run at the next step boundary, where the scheduler runs again exactly as vLLM would.
+
+use std::collections::VecDeque;
+
+use sim_des::{SimDuration, SimTime};
+
+use crate::perf::{StepShape, StepTimeModel};
+
+/// Static engine settings of one replica (vLLM's `EngineArgs` that shape scheduling).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EngineConfig {
+    /// Cap on the RUNNING list (`max_num_seqs`).
+    pub max_num_seqs: u32,
+    /// Token budget per step (`max_num_batched_tokens`).
+    pub max_num_batched_tokens: u32,
+    /// Tokens per KV block (vLLM's default is 16).
+    pub block_size_tokens: u32,
+    /// KV blocks on the GPU, including vLLM's one reserved null block.
+    pub num_gpu_blocks: u32,
+    /// Longest sequence (prompt plus output) the engine accepts.
+    pub max_model_len: u32,
+}
+
+/// A request handed to a replica.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplicaRequest {
+    /// The simulator's request id.
+    pub id: u64,
+    /// Prompt tokens.
+    pub prompt_tokens: u32,
+    /// Output tokens the request will generate (already capped by `max_model_len`).
+    pub output_tokens: u32,
+}
+
+/// Something that happened to a request at the end of a step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplicaEvent {
+    /// The request was scheduled for the first time (it left the queue).
+    Scheduled { id: u64, at: SimTime },
+    /// The request emitted its first output token.
+    FirstToken { id: u64, at: SimTime },
+    /// The request emitted its last token and left the engine.
+    Finished { id: u64, at: SimTime, preemptions: u32 },
+}
+
+/// Point-in-time view of the engine, as vLLM's gauges and counters would show it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ReplicaGauges {
+    /// `vllm:num_requests_running`.
+    pub running: u32,
+    /// `vllm:num_requests_waiting`.
+    pub waiting: u32,
+    /// KV blocks held by requests.
+    pub kv_blocks_used: u32,
+    /// `vllm:kv_cache_usage_perc` (a 0–1 fraction).
+    pub kv_usage: f64,
+    /// `vllm:generation_tokens_total`.
+    pub generation_tokens_total: u64,
+    /// `vllm:prompt_tokens_total` (counted when a prefill completes).
+    pub prompt_tokens_total: u64,
+    /// `vllm:num_preemptions_total`.
+    pub preemptions_total: u64,
+    /// Steps executed so far.
+    pub steps_total: u64,
+    /// Nanoseconds the GPU spent executing steps so far.
+    pub busy_ns_total: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Seq {
+    id: u64,
+    prompt_tokens: u32,
+    output_tokens: u32,
+    /// Tokens sampled so far.
+    generated: u32,
+    /// Tokens whose KV is in the cache.
+    computed: u32,
+    blocks: u32,
+    /// Tokens scheduled in the step in flight.
+    step_tokens: u32,
+    preemptions: u32,
+    scheduled_once: bool,
+    aborted: bool,
+}
+
+impl Seq {
+    /// Prompt plus sampled tokens: what `num_computed_tokens` must catch up with.
+    fn num_tokens(&self) -> u32 {
+        self.prompt_tokens + self.generated
+    }
+}
+
+/// The work in flight: one step, or a run of identical-shape decode steps.
+#[derive(Clone, Copy, Debug)]
+struct Work {
+    start: SimTime,
+    /// Steps in this work item (1 for a mixed step).
+    steps: u64,
+    /// Closed-form timing of a decode run: step j (1-based) takes `a + b * (c0 + (j-1) * batch)`.
+    a_s: f64,
+    b_s: f64,
+    c0_tokens: f64,
+    batch: u32,
+    /// Duration of a single (non-run) step.
+    single_s: f64,
+    is_run: bool,
+}
+
+impl Work {
+    /// Seconds from the start of the work to the end of step `j`.
+    fn elapsed_s(&self, j: u64) -> f64 {
+        if !self.is_run {
+            return if j == 0 { 0.0 } else { self.single_s };
+        }
+        let j = j as f64;
+        j * self.a_s + self.b_s * (j * self.c0_tokens + f64::from(self.batch) * j * (j - 1.0) / 2.0)
+    }
+
+    /// End time of step `j`.
+    fn step_end(&self, j: u64) -> SimTime {
+        self.start + SimDuration::from_secs_f64(self.elapsed_s(j))
+    }
+
+    fn end(&self) -> SimTime {
+        self.step_end(self.steps)
+    }
+
+    /// Steps completed by time `t` (the largest j with `step_end(j) <= t`).
+    fn steps_done_by(&self, t: SimTime) -> u64 {
+        if t >= self.end() {
+            return self.steps;
+        }
+        let j = self.first_step_ending_at_or_after(t);
+        if self.step_end(j) <= t { j } else { j - 1 }
+    }
+
+    /// The smallest j in 1..=steps whose end is at or after `t`.
+    fn first_step_ending_at_or_after(&self, t: SimTime) -> u64 {
+        if !self.is_run || self.steps == 1 {
+            return 1;
+        }
+        let x = t.saturating_since(self.start).as_secs_f64();
+        // Solve (b*B/2) j^2 + (a + b*c0 - b*B/2) j = x for the real root, then fix rounding.
+        let qa = self.b_s * f64::from(self.batch) / 2.0;
+        let qb = self.a_s + self.b_s * self.c0_tokens - qa;
+        let root = if qa > 0.0 {
+            (-qb + (qb * qb + 4.0 * qa * x).sqrt()) / (2.0 * qa)
+        } else if qb > 0.0 {
+            x / qb
+        } else {
+            1.0
+        };
+        let mut j = (root.ceil().max(1.0) as u64).min(self.steps);
+        while j > 1 && self.step_end(j - 1) >= t {
+            j -= 1;
+        }
+        while j < self.steps && self.step_end(j) < t {
+            j += 1;
+        }
+        j
+    }
+}
+
+/// One vLLM engine. See the module docs.
+#[derive(Clone, Debug)]
+pub struct Replica {
+    cfg: EngineConfig,
+    running: Vec<Seq>,
+    waiting: VecDeque<Seq>,
+    usable_blocks: u32,
+    free_blocks: u32,
+    work: Option<Work>,
+    /// Bumped whenever the end time of the work in flight changes; stale step events carry an
+    /// older value and are ignored.
+    generation: u64,
+    generation_tokens_total: u64,
+    prompt_tokens_total: u64,
+    preemptions_total: u64,
+    steps_total: u64,
+    busy_ns_total: u64,
+}
+
+/// What the caller must schedule after a call that may change the work in flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Wake {
+    /// When the work in flight ends.
+    pub at: SimTime,
+    /// The generation to attach to the step-end event.
+    pub generation: u64,
+}
+
+impl Replica {
+    /// An idle engine with an empty KV cache.
+    ///
+    /// # Panics
+    /// When the configuration is inconsistent; the scenario layer validates it first.
+    pub fn new(cfg: EngineConfig) -> Replica {
+        assert!(cfg.num_gpu_blocks >= 2, "need at least one usable KV block");
+        assert!(cfg.block_size_tokens > 0);
+        assert!(cfg.max_num_seqs > 0 && cfg.max_num_batched_tokens > 0);
+        let usable_blocks = cfg.num_gpu_blocks - 1;
+        assert!(
+            u64::from(usable_blocks) * u64::from(cfg.block_size_tokens) >= u64::from(cfg.max_model_len),
+            "KV cache smaller than max_model_len"
+        );
+        Replica {
+            cfg,
+            running: Vec::new(),
+            waiting: VecDeque::new(),
+            usable_blocks,
+            free_blocks: usable_blocks,
+            work: None,
+            generation: 0,
+            generation_tokens_total: 0,
+            prompt_tokens_total: 0,
+            preemptions_total: 0,
+            steps_total: 0,
+            busy_ns_total: 0,
+        }
+    }
+
+    /// The engine settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    /// Requests in the engine (running plus waiting): what a least-outstanding router counts.
+    pub fn outstanding(&self) -> usize {
+        self.running.len() + self.waiting.len()
+    }
+
+    /// True when no request is inside the engine.
+    pub fn is_empty(&self) -> bool {
+        self.running.is_empty() && self.waiting.is_empty()
+    }
+
+    /// The current generation (see [`Wake`]).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Accepts a request at `now`. Returns a wake-up when the caller must (re)schedule the
+    /// step-end event: the engine was idle, or a decode run had to be cut so that the
+    /// scheduler can admit the new request at the next step boundary.
+    pub fn enqueue(
+        &mut self,
+        req: ReplicaRequest,
+        now: SimTime,
+        perf: &StepTimeModel,
+        events: &mut Vec<ReplicaEvent>,
+    ) -> Option<Wake> {
+        assert!(req.prompt_tokens > 0 && req.output_tokens > 0);
+        assert!(req.prompt_tokens + req.output_tokens <= self.cfg.max_model_len + 1);
+        self.waiting.push_back(Seq {
+            id: req.id,
+            prompt_tokens: req.prompt_tokens,
+            output_tokens: req.output_tokens,
+            generated: 0,
+            computed: 0,
+            blocks: 0,
+            step_tokens: 0,
+            preemptions: 0,
+            scheduled_once: false,
+            aborted: false,
+        });
+        match self.work {
+            None => self.schedule(now, perf, events),
+            Some(_) if self.running.len() < self.cfg.max_num_seqs as usize => self.cut_run(now),
+            Some(_) => None,
+        }
+    }
+
+    /// Stops serving request `id` (client went away). A waiting request leaves at once; a
+    /// running one leaves at the next step boundary. Returns a wake-up if the run was cut.
+    pub fn abort(&mut self, id: u64, now: SimTime) -> Option<Wake> {
+        if let Some(pos) = self.waiting.iter().position(|s| s.id == id) {
+            self.waiting.remove(pos);
+            return None;
+        }
+        let seq = self.running.iter_mut().find(|s| s.id == id)?;
+        seq.aborted = true;
+        self.cut_run(now)
+    }
+
+    /// Removes every request (the pod is gone) and returns their ids, running first.
+    pub fn evict_all(&mut self, now: SimTime) -> Vec<u64> {
+        if let Some(work) = self.work.take() {
+            let done = work.steps_done_by(now);
+            self.busy_ns_total += now.min(work.end()).saturating_since(work.start).as_nanos();
+            self.steps_total += done;
+            if work.is_run {
+                self.generation_tokens_total += done * u64::from(work.batch);
+            }
+        }
+        self.generation += 1;
+        let mut ids: Vec<u64> = self.running.drain(..).map(|s| s.id).collect();
+        ids.extend(self.waiting.drain(..).map(|s| s.id));
+        self.free_blocks = self.usable_blocks;
+        ids
+    }
+
+    /// Handles the end of the work in flight at `now` (the time a [`Wake`] named). Pushes
+    /// what happened to requests into `events` and returns the next wake-up, if any.
+    pub fn on_step_end(
+        &mut self,
+        now: SimTime,
+        generation: u64,
+        perf: &StepTimeModel,
+        events: &mut Vec<ReplicaEvent>,
+    ) -> Option<Wake> {
+        if generation != self.generation {
+            return None;
+        }
+        let work = self.work.take().expect("step end without work in flight");
+        debug_assert_eq!(work.end(), now);
+        self.busy_ns_total += (now - work.start).as_nanos();
+        self.steps_total += work.steps;
+        if work.is_run {
+            self.finish_run(work.steps as u32, now, events);
+        } else {
+            self.finish_step(now, events);
+        }
+        self.drop_aborted();
+        self.check_invariants();
+        self.schedule(now, perf, events)
+    }
+
+    /// Gauges and counters as of time `t` (which may fall inside a decode run).
+    pub fn gauges_at(&self, t: SimTime) -> ReplicaGauges {
+        let mut g = ReplicaGauges {
+            running: self.running.len() as u32,
+            waiting: self.waiting.len() as u32,
+            kv_blocks_used: self.usable_blocks - self.free_blocks,
+            kv_usage: 0.0,
+            generation_tokens_total: self.generation_tokens_total,
+            prompt_tokens_total: self.prompt_tokens_total,
+            preemptions_total: self.preemptions_total,
+            steps_total: self.steps_total,
+            busy_ns_total: self.busy_ns_total,
+        };
+        if let Some(work) = &self.work {
+            let clamp_t = t.max(work.start);
+            g.busy_ns_total += clamp_t.min(work.end()).saturating_since(work.start).as_nanos();
+            let done = work.steps_done_by(clamp_t);
+            g.steps_total += done;
+            if work.is_run && done > 0 {
+                // Blocks were allocated for step 1 at scheduling; steps 2..=done+1 may add more,
+                // but gauges are published after a step, when step done+1 is not yet allocated.
+                let extra = self.run_extra_blocks(done as u32);
+                g.kv_blocks_used += extra;
+                g.generation_tokens_total += done * u64::from(work.batch);
+            }
+        }
+        g.kv_usage = f64::from(g.kv_blocks_used) / f64::from(self.usable_blocks);
+        g
+    }
+
+    /// Panics if an engine invariant is broken (KV over capacity, sequence cap exceeded).
+    pub fn check_invariants(&self) {
+        let held: u64 = self.running.iter().map(|s| u64::from(s.blocks)).sum();
+        assert_eq!(held + u64::from(self.free_blocks), u64::from(self.usable_blocks), "KV blocks leaked");
+        assert!(self.free_blocks <= self.usable_blocks, "KV over capacity");
+        assert!(self.running.len() <= self.cfg.max_num_seqs as usize, "max_num_seqs exceeded");
+        assert!(self.waiting.iter().all(|s| s.blocks == 0 && s.computed == 0));
+    }
+
+    fn blocks_for(&self, tokens: u32) -> u32 {
+        tokens.div_ceil(self.cfg.block_size_tokens)
+    }
+
+    /// Cuts a decode run at the first step boundary at or after `now`.
+    fn cut_run(&mut self, now: SimTime) -> Option<Wake> {
+        let work = self.work.as_mut()?;
+        if !work.is_run {
+            return None;
+        }
+        let j = work.first_step_ending_at_or_after(now);
+        if j >= work.steps {
+            return None;
+        }
+        work.steps = j;
+        self.generation += 1;
+        Some(Wake { at: work.end(), generation: self.generation })
+    }
+
+    fn finish_step(&mut self, now: SimTime, events: &mut Vec<ReplicaEvent>) {
+        let mut i = 0;
+        while i < self.running.len() {
+            let seq = &mut self.running[i];
+            let n = std::mem::take(&mut seq.step_tokens);
+            if n == 0 {
+                i += 1;
+                continue;
+            }
+            seq.computed += n;
+            debug_assert!(seq.computed <= seq.num_tokens());
+            if seq.computed < seq.num_tokens() {
+                i += 1;
+                continue;
+            }
+            if seq.generated == 0 {
+                self.prompt_tokens_total += u64::from(seq.prompt_tokens);
+            }
+            seq.generated += 1;
+            self.generation_tokens_total += 1;
+            if seq.generated == 1 && !seq.aborted {
+                events.push(ReplicaEvent::FirstToken { id: seq.id, at: now });
+            }
+            if seq.generated >= seq.output_tokens {
+                let seq = self.running.remove(i);
+                self.free_blocks += seq.blocks;
+                if !seq.aborted {
+                    events.push(ReplicaEvent::Finished { id: seq.id, at: now, preemptions: seq.preemptions });
+                }
+                continue;
+            }
+            i += 1;
+        }
+    }
+
+    fn finish_run(&mut self, steps: u32, now: SimTime, events: &mut Vec<ReplicaEvent>) {
+        let bs = self.cfg.block_size_tokens;
+        let mut i = 0;
+        while i < self.running.len() {
+            let seq = &mut self.running[i];
+            seq.step_tokens = 0;
+            seq.computed += steps;
+            seq.generated += steps;
+            let need = seq.computed.div_ceil(bs);
+            if need > seq.blocks {
+                self.free_blocks -= need - seq.blocks;
+                seq.blocks = need;
+            }
+            self.generation_tokens_total += u64::from(steps);
+            debug_assert_eq!(seq.computed + 1, seq.num_tokens());
+            if seq.generated >= seq.output_tokens {
+                let seq = self.running.remove(i);
+                self.free_blocks += seq.blocks;
+                if !seq.aborted {
+                    events.push(ReplicaEvent::Finished { id: seq.id, at: now, preemptions: seq.preemptions });
+                }
+                continue;
+            }
+            i += 1;
+        }
+    }
+
+    fn drop_aborted(&mut self) {
+        let mut i = 0;
+        while i < self.running.len() {
+            if self.running[i].aborted {
+                let seq = self.running.remove(i);
+                self.free_blocks += seq.blocks;
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Blocks a decode run allocates beyond step 1 after `done` completed steps (allocation
+    /// for step j happens when step j is scheduled, so after `done` steps the blocks cover
+    /// `computed + done` tokens).
+    fn run_extra_blocks(&self, done: u32) -> u32 {
+        let bs = self.cfg.block_size_tokens;
+        self.running
+            .iter()
+            .map(|s| (s.computed + done).div_ceil(bs).saturating_sub(s.blocks))
+            .sum()
+    }
+
+    /// Builds the next step at `now` (vLLM's `schedule()`), starts it, and returns its wake-up.
+    fn schedule(&mut self, now: SimTime, perf: &StepTimeModel, events: &mut Vec<ReplicaEvent>) -> Option<Wake> {
+        debug_assert!(self.work.is_none());
+        let mut budget = self.cfg.max_num_batched_tokens;
+        let mut shape = StepShape::default();
+        let mut preempted = false;
+        let mut all_decode = true;
+        let mut i = 0;
+        // 1. RUNNING requests, in admission order.
+        while i < self.running.len() && budget > 0 {
+            let seq = &self.running[i];
+            let n = (seq.num_tokens() - seq.computed).min(budget);
+            debug_assert!(n > 0);
+            let target_blocks = self.blocks_for(seq.computed + n);
+            let need = target_blocks.saturating_sub(seq.blocks);
+            let mut self_preempted = false;
+            while need > self.free_blocks {
+                let victim_is_self = self.running.len() == i + 1;
+                self.preempt_last();
+                preempted = true;
+                if victim_is_self {
+                    self_preempted = true;
+                    break;
+                }
+            }
+            if self_preempted {
+                break;
+            }
+            let seq = &mut self.running[i];
+            self.free_blocks -= need;
+            seq.blocks += need;
+            seq.step_tokens = n;
+            budget -= n;
+            let samples = seq.computed + n == seq.num_tokens();
+            all_decode &= n == 1 && samples;
+            shape.add(n, seq.computed, samples);
+            i += 1;
+        }
+        let all_running_scheduled = i == self.running.len();
+        for seq in &mut self.running[i..] {
+            seq.step_tokens = 0;
+        }
+        // 2. WAITING requests, FCFS, only when nothing was preempted in this step.
+        let mut admitted = false;
+        if !preempted {
+            while let Some(head) = self.waiting.front() {
+                if self.running.len() >= self.cfg.max_num_seqs as usize || budget == 0 {
+                    break;
+                }
+                let n = head.num_tokens().min(budget);
+                let need = self.blocks_for(n);
+                if need > self.free_blocks {
+                    break;
+                }
+                let mut seq = self.waiting.pop_front().expect("head exists");
+                self.free_blocks -= need;
+                seq.blocks = need;
+                seq.step_tokens = n;
+                budget -= n;
+                let samples = n == seq.num_tokens();
+                shape.add(n, 0, samples);
+                if !seq.scheduled_once {
+                    seq.scheduled_once = true;
+                    events.push(ReplicaEvent::Scheduled { id: seq.id, at: now });
+                }
+                self.running.push(seq);
+                admitted = true;
+            }
+        }
+        if shape.num_tokens == 0 {
+            return None;
+        }
+        let can_run = all_decode && all_running_scheduled && !admitted && !preempted && self.waiting_stays_blocked(budget);
+        let work = if can_run {
+            self.plan_run(now, perf)
+        } else {
+            Work {
+                start: now,
+                steps: 1,
+                a_s: 0.0,
+                b_s: 0.0,
+                c0_tokens: 0.0,
+                batch: 0,
+                single_s: perf.step_time_s(&shape),
+                is_run: false,
+            }
+        };
+        self.work = Some(work);
+        self.generation += 1;
+        Some(Wake { at: work.end(), generation: self.generation })
+    }
+
+    /// True when the head of WAITING cannot be admitted in any step of a decode run that
+    /// leaves `budget` tokens after the decodes. Free blocks only shrink during a run, so a
+    /// head that does not fit now will not fit later in the run.
+    fn waiting_stays_blocked(&self, budget: u32) -> bool {
+        let Some(head) = self.waiting.front() else {
+            return true;
+        };
+        if self.running.len() >= self.cfg.max_num_seqs as usize || budget == 0 {
+            return true;
+        }
+        self.blocks_for(head.num_tokens().min(budget)) > self.free_blocks
+    }
+
+    /// Plans a run of decode steps over the whole RUNNING list, starting with the step whose
+    /// blocks were just allocated.
+    fn plan_run(&self, now: SimTime, perf: &StepTimeModel) -> Work {
+        let batch = self.running.len() as u32;
+        let steps_to_finish = self
+            .running
+            .iter()
+            .map(|s| s.output_tokens - s.generated)
+            .min()
+            .expect("non-empty batch");
+        let steps = self.kv_limited_steps(steps_to_finish);
+        let c0: u64 = self.running.iter().map(|s| u64::from(s.computed)).sum();
+        let (a_s, b_s) = perf.decode_affine(batch);
+        Work {
+            start: now,
+            steps: u64::from(steps),
+            a_s,
+            b_s,
+            c0_tokens: c0 as f64,
+            batch,
+            single_s: 0.0,
+            is_run: true,
+        }
+    }
+
+    /// The most steps (at most `max_steps`) whose block allocations all succeed. Step 1 is
+    /// already allocated.
+    fn kv_limited_steps(&self, max_steps: u32) -> u32 {
+        if max_steps <= 1 {
+            return max_steps.max(1);
+        }
+        // Upper bound on new blocks over the whole run: each sequence crosses at most
+        // ceil(max_steps / bs) block boundaries.
+        let bs = self.cfg.block_size_tokens;
+        let bound = u64::from(max_steps.div_ceil(bs)) * self.running.len() as u64;
+        if bound <= u64::from(self.free_blocks) {
+            return max_steps;
+        }
+        // Steps 1..=j need blocks for computed + j tokens (allocated when scheduled).
+        let fits = |j: u32| self.run_extra_blocks(j) <= self.free_blocks;
+        let (mut lo, mut hi) = (1u32, max_steps);
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if fits(mid) { lo = mid } else { hi = mid - 1 }
+        }
+        lo
+    }
+
+    fn preempt_last(&mut self) {
+        let mut victim = self.running.pop().expect("preemption needs a running request");
+        self.free_blocks += victim.blocks;
+        victim.blocks = 0;
+        victim.computed = 0;
+        victim.step_tokens = 0;
+        victim.preemptions += 1;
+        self.preemptions_total += 1;
+        self.waiting.push_front(victim);
+    }
+}

@@ -1,0 +1,148 @@
+//! The validated inputs of one run. Only `sim-scenario` builds these; the engine trusts them.
+
+use sim_cluster::catalog::{GpuSpec, ModelSpec};
+use sim_cluster::perf::StepTimeModel;
+use sim_cluster::pod::{DurationDist, ProbeSpec, StartupModel};
+use sim_cluster::replica::EngineConfig;
+use sim_cluster::router::RoutingPolicy;
+
+/// Everything one run needs besides the workload stream and the seed.
+#[derive(Clone, Debug)]
+pub struct RunSpec {
+    /// The GPU every replica runs on.
+    pub gpu: GpuSpec,
+    /// The served model.
+    pub model: ModelSpec,
+    /// Tensor-parallel degree: GPUs per replica.
+    pub tp: u32,
+    /// vLLM engine settings, with the KV block count already computed.
+    pub engine: EngineConfig,
+    /// Step-time model for (gpu, model, tp).
+    pub perf: StepTimeModel,
+    /// Pods of the Deployment.
+    pub pods: PodsSpec,
+    /// The GPU node pool.
+    pub cluster: ClusterSpec,
+    /// The Service / gateway in front of the pods.
+    pub routing: RoutingSpec,
+    /// Latency objectives.
+    pub slo: SloSpec,
+    /// Price of one GPU-hour.
+    pub usd_per_gpu_hour: f64,
+    /// Width of one timeline row.
+    pub timeline_interval_s: f64,
+    /// The run's horizon: arrivals after it are not replayed, and GPU time is counted at
+    /// least until it. `None` means "until the last arrival".
+    pub duration_s: Option<f64>,
+    /// How long after the horizon in-flight requests may take to finish before the run
+    /// stops and reports them as still in flight.
+    pub drain_limit_s: f64,
+}
+
+/// The Deployment's pods.
+#[derive(Clone, Debug)]
+pub struct PodsSpec {
+    /// Replicas (fixed until an autoscaler changes them).
+    pub replicas: u32,
+    /// True: the initial replicas are Ready at time zero (a warm deployment). False: they
+    /// start cold at time zero.
+    pub initial_ready: bool,
+    /// Start-up time of a new pod.
+    pub startup: StartupModel,
+    /// The readiness probe.
+    pub readiness: ProbeSpec,
+    /// `terminationGracePeriodSeconds`: how long a terminating pod may drain.
+    pub termination_grace_s: f64,
+}
+
+/// The GPU node pool.
+#[derive(Clone, Debug)]
+pub struct ClusterSpec {
+    /// GPUs on one node.
+    pub gpus_per_node: u32,
+    /// Nodes present at time zero.
+    pub initial_nodes: u32,
+    /// The most nodes the pool may grow to.
+    pub max_nodes: u32,
+    /// Time to provision a new node.
+    pub node_provision: DurationDist,
+}
+
+/// What happens to a request when no replica is Ready.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum NoEndpoint {
+    /// Fail at once, as a Service with no endpoints does (connection refused).
+    Fail,
+    /// Wait at a gateway until a replica is Ready, up to a timeout.
+    Queue { timeout_s: f64 },
+}
+
+/// The Service or gateway in front of the pods.
+#[derive(Clone, Debug)]
+pub struct RoutingSpec {
+    /// How a Ready replica is picked.
+    pub policy: RoutingPolicy,
+    /// Behaviour with no Ready replica.
+    pub no_endpoint: NoEndpoint,
+    /// A client gives up (and the request counts as failed) after this long.
+    pub client_timeout_s: Option<f64>,
+}
+
+/// Latency objectives. A request meets the SLO when it completed and met every per-request
+/// threshold that is set.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SloSpec {
+    /// Time to first token, per request.
+    pub ttft_s: Option<f64>,
+    /// Time per output token after the first, per request.
+    pub tpot_s: Option<f64>,
+    /// End-to-end latency, per request.
+    pub e2e_s: Option<f64>,
+    /// Thresholds on percentiles over the run (checked, not part of attainment).
+    pub percentile_checks: Vec<PercentileCheck>,
+    /// Minimum share of requests that must meet the per-request thresholds.
+    pub min_attainment: Option<f64>,
+}
+
+/// A threshold on one percentile of one latency, e.g. `ttft_s_p99 <= 2.0`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PercentileCheck {
+    /// Which latency.
+    pub metric: LatencyMetric,
+    /// Which percentile, 0–100.
+    pub percentile: f64,
+    /// The most it may be, in seconds.
+    pub max_s: f64,
+}
+
+/// The latencies the simulator reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LatencyMetric {
+    /// Arrival to first token.
+    Ttft,
+    /// Mean time per output token after the first.
+    Tpot,
+    /// Arrival to last token.
+    E2e,
+    /// Arrival to first scheduled in an engine.
+    Queue,
+}
+
+impl LatencyMetric {
+    /// The name used in files (`ttft_s`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            LatencyMetric::Ttft => "ttft_s",
+            LatencyMetric::Tpot => "tpot_s",
+            LatencyMetric::E2e => "e2e_s",
+            LatencyMetric::Queue => "queue_s",
+        }
+    }
+}
+
+/// Options that change what is recorded, not what is simulated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Keep one record per request (for `requests.csv`).
+    pub keep_requests: bool,
+}

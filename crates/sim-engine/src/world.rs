@@ -1,0 +1,808 @@
+//! The event loop: requests, pods, engines and (later) control loops on one clock.
+
+use std::collections::VecDeque;
+
+use sim_cluster::node::NodePool;
+use sim_cluster::pod::StartupTimes;
+use sim_cluster::replica::{Replica, ReplicaEvent, ReplicaRequest, Wake};
+use sim_cluster::router::Router;
+use sim_des::{EventQueue, RngStreams, SimDuration, SimRng, SimTime};
+use sim_workload::{Request, RequestStream, TraceError};
+
+use crate::report::{
+    CountStats, FailureReason, LatencyRecorder, RequestRecord, RunReport, SloCheckResult, Summary, TimelineRow,
+};
+use crate::spec::{LatencyMetric, NoEndpoint, RunOptions, RunSpec};
+
+/// Runs one simulation. A pure function of `(spec, seed, workload)`.
+///
+/// # Errors
+/// When the workload stream yields an error (a bad trace line); the run stops there.
+pub fn run(spec: &RunSpec, seed: u64, workload: RequestStream<'_>, opts: &RunOptions) -> Result<RunReport, TraceError> {
+    let mut world = World::new(spec, seed, workload, *opts);
+    world.start()?;
+    world.run_loop()?;
+    Ok(world.finish())
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Ev {
+    Arrival,
+    Step { pod: u32, generation: u64 },
+    PodBound { pod: u32 },
+    PodServerUp { pod: u32, generation: u64 },
+    PodReady { pod: u32, generation: u64 },
+    PodTerminateDeadline { pod: u32, generation: u64 },
+    NodeReady { node: u32 },
+    GatewayTimeout { req: u64 },
+    ClientTimeout { req: u64 },
+    Tick,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Pending,
+    Starting,
+    Ready,
+    Terminating,
+    Gone,
+}
+
+struct Pod {
+    phase: Phase,
+    node: Option<u32>,
+    bound_at: Option<SimTime>,
+    ready_at: Option<SimTime>,
+    server_up: bool,
+    gone_at: Option<SimTime>,
+    /// Bumped when the pod is deleted, so its pending lifecycle events go stale.
+    generation: u64,
+    replica: Replica,
+    /// Counters of the engine at the last timeline tick, for per-interval rates.
+    last_tokens: u64,
+    last_busy_ns: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    InFlight,
+    Completed,
+    Failed(FailureReason),
+}
+
+#[derive(Clone, Debug)]
+struct Req {
+    arrival: SimTime,
+    prompt_tokens: u32,
+    output_tokens: u32,
+    status: Status,
+    pod: u32,
+    first_scheduled: Option<SimTime>,
+    first_token: Option<SimTime>,
+    finished: Option<SimTime>,
+    preemptions: u32,
+}
+
+const NO_POD: u32 = u32::MAX;
+
+struct World<'a> {
+    spec: &'a RunSpec,
+    seed: u64,
+    opts: RunOptions,
+    queue: EventQueue<Ev>,
+    workload: RequestStream<'a>,
+    next_request: Option<Request>,
+    stream_done: bool,
+    horizon: Option<SimTime>,
+    reqs: Vec<Req>,
+    pods: Vec<Pod>,
+    endpoints: Vec<u32>,
+    gateway: VecDeque<u64>,
+    nodes: NodePool,
+    pending_pods: VecDeque<u32>,
+    router: Router,
+    cold_start_rng: SimRng,
+    node_rng: SimRng,
+    replica_events: Vec<ReplicaEvent>,
+    // Counters.
+    in_flight: u64,
+    completed: u64,
+    failed: u64,
+    failures: [u64; FailureReason::ALL.len()],
+    ttft: LatencyRecorder,
+    tpot: LatencyRecorder,
+    e2e: LatencyRecorder,
+    queue_lat: LatencyRecorder,
+    slo_met: u64,
+    events_total: u64,
+    // Gone pods' counters, so totals survive pod deletion.
+    gone_tokens: u64,
+    gone_prompt_tokens: u64,
+    gone_preemptions: u64,
+    gone_steps: u64,
+    // Time-weighted ready replicas and GPU time.
+    ready_count: u32,
+    ready_since: SimTime,
+    ready_integral_ns: u128,
+    ready_min: u32,
+    ready_max: u32,
+    // Timeline accumulators.
+    timeline: Vec<TimelineRow>,
+    tick_arrivals: u64,
+    tick_completed: u64,
+    tick_failed: u64,
+    last_tick: SimTime,
+    now: SimTime,
+    end: Option<SimTime>,
+}
+
+impl<'a> World<'a> {
+    fn new(spec: &'a RunSpec, seed: u64, workload: RequestStream<'a>, opts: RunOptions) -> World<'a> {
+        let streams = RngStreams::new(seed);
+        World {
+            spec,
+            seed,
+            opts,
+            queue: EventQueue::default(),
+            workload,
+            next_request: None,
+            stream_done: false,
+            horizon: spec.duration_s.map(SimTime::from_secs_f64),
+            reqs: Vec::new(),
+            pods: Vec::new(),
+            endpoints: Vec::new(),
+            gateway: VecDeque::new(),
+            nodes: NodePool::new(spec.cluster.gpus_per_node, spec.cluster.initial_nodes, spec.cluster.max_nodes),
+            pending_pods: VecDeque::new(),
+            router: Router::new(spec.routing.policy, streams.stream("routing")),
+            cold_start_rng: streams.stream("cold_start"),
+            node_rng: streams.stream("node_provision"),
+            replica_events: Vec::new(),
+            in_flight: 0,
+            completed: 0,
+            failed: 0,
+            failures: [0; FailureReason::ALL.len()],
+            ttft: LatencyRecorder::new(),
+            tpot: LatencyRecorder::new(),
+            e2e: LatencyRecorder::new(),
+            queue_lat: LatencyRecorder::new(),
+            slo_met: 0,
+            events_total: 0,
+            gone_tokens: 0,
+            gone_prompt_tokens: 0,
+            gone_preemptions: 0,
+            gone_steps: 0,
+            ready_count: 0,
+            ready_since: SimTime::ZERO,
+            ready_integral_ns: 0,
+            ready_min: u32::MAX,
+            ready_max: 0,
+            timeline: Vec::new(),
+            tick_arrivals: 0,
+            tick_completed: 0,
+            tick_failed: 0,
+            last_tick: SimTime::ZERO,
+            now: SimTime::ZERO,
+            end: None,
+        }
+    }
+
+    fn start(&mut self) -> Result<(), TraceError> {
+        for _ in 0..self.spec.pods.replicas {
+            let pod = self.create_pod();
+            if self.spec.pods.initial_ready {
+                let gpus = self.spec.tp;
+                let node = self.bind_or_provision(gpus);
+                match node {
+                    Some(node) => {
+                        let p = &mut self.pods[pod as usize];
+                        p.node = Some(node);
+                        p.bound_at = Some(SimTime::ZERO);
+                        p.server_up = true;
+                        self.set_ready(pod);
+                    }
+                    None => self.pending_pods.push_back(pod),
+                }
+            } else {
+                self.pending_pods.push_back(pod);
+            }
+        }
+        self.bind_pending();
+        self.record_ready_change();
+        self.pull_next_arrival()?;
+        let tick = SimTime::ZERO + self.tick_interval();
+        self.queue.push(tick, Ev::Tick);
+        Ok(())
+    }
+
+    fn tick_interval(&self) -> SimDuration {
+        SimDuration::from_secs_f64(self.spec.timeline_interval_s).max(SimDuration(1))
+    }
+
+    fn run_loop(&mut self) -> Result<(), TraceError> {
+        while let Some((t, ev)) = self.queue.pop() {
+            assert!(t >= self.now, "time went backwards: {t} < {}", self.now);
+            self.now = t;
+            self.events_total += 1;
+            match ev {
+                Ev::Arrival => self.on_arrival()?,
+                Ev::Step { pod, generation } => self.on_step(pod, generation),
+                Ev::PodBound { pod } => self.on_pod_bound(pod),
+                Ev::PodServerUp { pod, generation } => {
+                    if self.pods[pod as usize].generation == generation {
+                        self.pods[pod as usize].server_up = true;
+                    }
+                }
+                Ev::PodReady { pod, generation } => {
+                    if self.pods[pod as usize].generation == generation {
+                        self.set_ready(pod);
+                        self.record_ready_change();
+                        self.drain_gateway();
+                    }
+                }
+                Ev::PodTerminateDeadline { pod, generation } => self.on_terminate_deadline(pod, generation),
+                Ev::NodeReady { node } => {
+                    self.nodes.node_ready(node);
+                    self.bind_pending();
+                }
+                Ev::GatewayTimeout { req } => {
+                    if self.reqs[req as usize].status == Status::InFlight && self.reqs[req as usize].pod == NO_POD {
+                        self.fail(req, FailureReason::GatewayTimeout);
+                    }
+                }
+                Ev::ClientTimeout { req } => self.on_client_timeout(req),
+                Ev::Tick => {
+                    if self.on_tick() {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // ---- Requests -------------------------------------------------------------------------
+
+    fn pull_next_arrival(&mut self) -> Result<(), TraceError> {
+        if self.stream_done {
+            return Ok(());
+        }
+        match self.workload.next() {
+            Some(Ok(req)) if self.horizon.is_none_or(|h| req.arrival <= h) => {
+                assert!(req.arrival >= self.now, "workload arrivals out of order");
+                self.queue.push(req.arrival, Ev::Arrival);
+                self.next_request = Some(req);
+            }
+            Some(Err(e)) => return Err(e),
+            _ => {
+                self.stream_done = true;
+                self.next_request = None;
+            }
+        }
+        Ok(())
+    }
+
+    fn on_arrival(&mut self) -> Result<(), TraceError> {
+        let r = self.next_request.take().expect("arrival without request");
+        let id = self.reqs.len() as u64;
+        self.reqs.push(Req {
+            arrival: r.arrival,
+            prompt_tokens: r.prompt_tokens,
+            output_tokens: r.output_tokens,
+            status: Status::InFlight,
+            pod: NO_POD,
+            first_scheduled: None,
+            first_token: None,
+            finished: None,
+            preemptions: 0,
+        });
+        self.in_flight += 1;
+        self.tick_arrivals += 1;
+        if let Some(timeout_s) = self.spec.routing.client_timeout_s {
+            self.queue.push(self.now + SimDuration::from_secs_f64(timeout_s), Ev::ClientTimeout { req: id });
+        }
+        self.route(id);
+        self.pull_next_arrival()
+    }
+
+    /// Sends a request to a Ready replica, or applies the no-endpoint behaviour.
+    fn route(&mut self, id: u64) {
+        let pods = &self.pods;
+        let picked = self.router.pick(&self.endpoints, |p| pods[p as usize].replica.outstanding());
+        match picked {
+            Some(pod) => self.dispatch(id, pod),
+            None => match self.spec.routing.no_endpoint {
+                NoEndpoint::Fail => self.fail(id, FailureReason::NoEndpoint),
+                NoEndpoint::Queue { timeout_s } => {
+                    self.gateway.push_back(id);
+                    self.queue.push(self.now + SimDuration::from_secs_f64(timeout_s), Ev::GatewayTimeout { req: id });
+                }
+            },
+        }
+    }
+
+    fn dispatch(&mut self, id: u64, pod: u32) {
+        let p = &self.pods[pod as usize];
+        assert_eq!(p.phase, Phase::Ready, "only Ready pods serve");
+        let r = &self.reqs[id as usize];
+        if !p.server_up {
+            self.reqs[id as usize].pod = pod;
+            self.fail(id, FailureReason::NotServing);
+            return;
+        }
+        let total = u64::from(r.prompt_tokens) + u64::from(r.output_tokens);
+        if total > u64::from(self.spec.engine.max_model_len) {
+            self.reqs[id as usize].pod = pod;
+            self.fail(id, FailureReason::ContextLength);
+            return;
+        }
+        let rr = ReplicaRequest { id, prompt_tokens: r.prompt_tokens, output_tokens: r.output_tokens };
+        self.reqs[id as usize].pod = pod;
+        let wake = self.pods[pod as usize].replica.enqueue(rr, self.now, &self.spec.perf, &mut self.replica_events);
+        self.after_replica_call(pod, wake);
+    }
+
+    fn on_step(&mut self, pod: u32, generation: u64) {
+        let p = &mut self.pods[pod as usize];
+        if p.phase == Phase::Gone {
+            return;
+        }
+        let wake = p.replica.on_step_end(self.now, generation, &self.spec.perf, &mut self.replica_events);
+        self.after_replica_call(pod, wake);
+        if self.pods[pod as usize].phase == Phase::Terminating && self.pods[pod as usize].replica.is_empty() {
+            self.pod_gone(pod);
+        }
+    }
+
+    fn after_replica_call(&mut self, pod: u32, wake: Option<Wake>) {
+        if let Some(w) = wake {
+            self.queue.push(w.at, Ev::Step { pod, generation: w.generation });
+        }
+        let mut events = std::mem::take(&mut self.replica_events);
+        for ev in events.drain(..) {
+            match ev {
+                ReplicaEvent::Scheduled { id, at } => {
+                    let r = &mut self.reqs[id as usize];
+                    if r.first_scheduled.is_none() {
+                        r.first_scheduled = Some(at);
+                    }
+                }
+                ReplicaEvent::FirstToken { id, at } => {
+                    let r = &mut self.reqs[id as usize];
+                    if r.first_token.is_none() {
+                        r.first_token = Some(at);
+                    }
+                }
+                ReplicaEvent::Finished { id, at, preemptions } => {
+                    if self.reqs[id as usize].status == Status::InFlight {
+                        self.reqs[id as usize].preemptions = preemptions;
+                        self.complete(id, at);
+                    }
+                }
+            }
+        }
+        self.replica_events = events;
+    }
+
+    fn complete(&mut self, id: u64, at: SimTime) {
+        let slo = &self.spec.slo;
+        let r = &mut self.reqs[id as usize];
+        r.status = Status::Completed;
+        r.finished = Some(at);
+        let first_token = r.first_token.expect("finished without a first token");
+        let ttft = first_token - r.arrival;
+        let e2e = at - r.arrival;
+        let queue = r.first_scheduled.expect("finished without being scheduled") - r.arrival;
+        self.ttft.record_ns(ttft.as_nanos());
+        self.e2e.record_ns(e2e.as_nanos());
+        self.queue_lat.record_ns(queue.as_nanos());
+        let tpot_s = tpot_s(r);
+        if let Some(t) = tpot_s {
+            self.tpot.record_ns(SimDuration::from_secs_f64(t).as_nanos());
+        }
+        let met = slo.ttft_s.is_none_or(|m| ttft.as_secs_f64() <= m)
+            && slo.tpot_s.is_none_or(|m| tpot_s.unwrap_or(0.0) <= m)
+            && slo.e2e_s.is_none_or(|m| e2e.as_secs_f64() <= m);
+        if met {
+            self.slo_met += 1;
+        }
+        self.in_flight -= 1;
+        self.completed += 1;
+        self.tick_completed += 1;
+    }
+
+    fn fail(&mut self, id: u64, reason: FailureReason) {
+        let r = &mut self.reqs[id as usize];
+        assert_eq!(r.status, Status::InFlight, "request resolved twice");
+        r.status = Status::Failed(reason);
+        r.finished = Some(self.now);
+        self.in_flight -= 1;
+        self.failed += 1;
+        self.tick_failed += 1;
+        let idx = FailureReason::ALL.iter().position(|&f| f == reason).expect("known reason");
+        self.failures[idx] += 1;
+    }
+
+    fn on_client_timeout(&mut self, id: u64) {
+        let r = &self.reqs[id as usize];
+        if r.status != Status::InFlight {
+            return;
+        }
+        let pod = r.pod;
+        self.fail(id, FailureReason::ClientTimeout);
+        if pod != NO_POD {
+            let wake = self.pods[pod as usize].replica.abort(id, self.now);
+            self.after_replica_call(pod, wake);
+        }
+    }
+
+    fn drain_gateway(&mut self) {
+        while !self.endpoints.is_empty() {
+            let Some(id) = self.gateway.pop_front() else { break };
+            if self.reqs[id as usize].status == Status::InFlight {
+                self.route(id);
+            }
+        }
+    }
+
+    // ---- Pods and nodes -------------------------------------------------------------------
+
+    fn create_pod(&mut self) -> u32 {
+        let replica = Replica::new(self.spec.engine.clone());
+        self.pods.push(Pod {
+            phase: Phase::Pending,
+            node: None,
+            bound_at: None,
+            ready_at: None,
+            server_up: false,
+            gone_at: None,
+            generation: 0,
+            replica,
+            last_tokens: 0,
+            last_busy_ns: 0,
+        });
+        self.pods.len() as u32 - 1
+    }
+
+    fn bind_or_provision(&mut self, gpus: u32) -> Option<u32> {
+        self.nodes.bind(gpus)
+    }
+
+    /// Binds pending pods in FIFO order; asks for nodes for those that do not fit.
+    fn bind_pending(&mut self) {
+        let gpus = self.spec.tp;
+        let mut still_pending = VecDeque::new();
+        while let Some(pod) = self.pending_pods.pop_front() {
+            if self.pods[pod as usize].phase != Phase::Pending {
+                continue;
+            }
+            match self.nodes.bind(gpus) {
+                Some(node) => {
+                    let p = &mut self.pods[pod as usize];
+                    p.node = Some(node);
+                    p.bound_at = Some(self.now);
+                    p.phase = Phase::Starting;
+                    self.queue.push(self.now, Ev::PodBound { pod });
+                }
+                None => still_pending.push_back(pod),
+            }
+        }
+        if !still_pending.is_empty() {
+            let pending_gpus = still_pending.len() as u32 * gpus;
+            if let Some(node) = self.nodes.provision_for(gpus, pending_gpus) {
+                let delay = self.spec.cluster.node_provision.sample(&mut self.node_rng);
+                self.queue.push(self.now + delay, Ev::NodeReady { node });
+            }
+        }
+        self.pending_pods = still_pending;
+    }
+
+    fn on_pod_bound(&mut self, pod: u32) {
+        let p = &self.pods[pod as usize];
+        if p.phase != Phase::Starting {
+            return;
+        }
+        let generation = p.generation;
+        let times: StartupTimes = self.spec.pods.startup.sample(&self.spec.pods.readiness, &mut self.cold_start_rng);
+        self.queue.push(self.now + times.server_up, Ev::PodServerUp { pod, generation });
+        self.queue.push(self.now + times.ready, Ev::PodReady { pod, generation });
+    }
+
+    fn set_ready(&mut self, pod: u32) {
+        let p = &mut self.pods[pod as usize];
+        p.phase = Phase::Ready;
+        p.ready_at = Some(self.now);
+        let pos = self.endpoints.partition_point(|&e| e < pod);
+        self.endpoints.insert(pos, pod);
+    }
+
+    /// Deletes `pod`: it leaves the endpoints at once and drains for the grace period.
+    #[allow(dead_code)]
+    fn delete_pod(&mut self, pod: u32) {
+        let p = &mut self.pods[pod as usize];
+        p.generation += 1;
+        match p.phase {
+            Phase::Pending => {
+                p.phase = Phase::Gone;
+                p.gone_at = Some(self.now);
+            }
+            Phase::Starting => self.pod_gone(pod),
+            Phase::Ready => {
+                self.endpoints.retain(|&e| e != pod);
+                self.record_ready_change();
+                let p = &mut self.pods[pod as usize];
+                p.phase = Phase::Terminating;
+                if p.replica.is_empty() {
+                    self.pod_gone(pod);
+                } else {
+                    let generation = p.generation;
+                    let deadline = self.now + SimDuration::from_secs_f64(self.spec.pods.termination_grace_s);
+                    self.queue.push(deadline, Ev::PodTerminateDeadline { pod, generation });
+                }
+            }
+            Phase::Terminating | Phase::Gone => {}
+        }
+    }
+
+    fn on_terminate_deadline(&mut self, pod: u32, generation: u64) {
+        let p = &self.pods[pod as usize];
+        if p.generation != generation || p.phase != Phase::Terminating {
+            return;
+        }
+        self.pod_gone(pod);
+    }
+
+    fn pod_gone(&mut self, pod: u32) {
+        let now = self.now;
+        let p = &mut self.pods[pod as usize];
+        let g = p.replica.gauges_at(now);
+        let leftover = p.replica.evict_all(now);
+        let g_after = p.replica.gauges_at(now);
+        debug_assert!(g_after.generation_tokens_total >= g.generation_tokens_total);
+        self.gone_tokens += g_after.generation_tokens_total;
+        self.gone_prompt_tokens += g_after.prompt_tokens_total;
+        self.gone_preemptions += g_after.preemptions_total;
+        self.gone_steps += g_after.steps_total;
+        p.phase = Phase::Gone;
+        p.gone_at = Some(now);
+        p.generation += 1;
+        if let Some(node) = p.node {
+            self.nodes.release(node, self.spec.tp);
+        }
+        for id in leftover {
+            if self.reqs[id as usize].status == Status::InFlight {
+                self.fail(id, FailureReason::PodTerminated);
+            }
+        }
+        self.bind_pending();
+    }
+
+    fn record_ready_change(&mut self) {
+        let now = self.now;
+        self.ready_integral_ns += u128::from(self.ready_count) * u128::from(now.saturating_since(self.ready_since).as_nanos());
+        self.ready_since = now;
+        self.ready_count = self.endpoints.len() as u32;
+        self.ready_min = self.ready_min.min(self.ready_count);
+        self.ready_max = self.ready_max.max(self.ready_count);
+    }
+
+    // ---- Timeline and the end of the run --------------------------------------------------
+
+    /// Records a timeline row; returns true when the run is over.
+    fn on_tick(&mut self) -> bool {
+        let now = self.now;
+        let done = self.stream_done && self.in_flight == 0;
+        let past_horizon = self.horizon.is_none_or(|h| now >= h);
+        let drain_limit = self
+            .horizon
+            .or(self.reqs.last().map(|r| r.arrival))
+            .map(|h| h + SimDuration::from_secs_f64(self.spec.drain_limit_s));
+        let out_of_time = self.stream_done && drain_limit.is_some_and(|d| now >= d);
+        self.push_timeline_row(now);
+        self.check_conservation();
+        if (done && past_horizon) || out_of_time {
+            self.end = Some(now);
+            return true;
+        }
+        let mut next = now + self.tick_interval();
+        if let Some(h) = self.horizon {
+            if now < h && next > h {
+                next = h;
+            }
+        }
+        self.queue.push(next, Ev::Tick);
+        false
+    }
+
+    fn push_timeline_row(&mut self, now: SimTime) {
+        let dt_s = now.saturating_since(self.last_tick).as_secs_f64();
+        let dt_ns = now.saturating_since(self.last_tick).as_nanos();
+        let mut row = TimelineRow {
+            t_s: now.as_secs_f64(),
+            arrivals: std::mem::take(&mut self.tick_arrivals),
+            completed: std::mem::take(&mut self.tick_completed),
+            failed: std::mem::take(&mut self.tick_failed),
+            gateway_queue: self.gateway.iter().filter(|&&id| self.reqs[id as usize].status == Status::InFlight).count()
+                as u32,
+            ..TimelineRow::default()
+        };
+        let mut tokens = 0u64;
+        let mut kv_sum = 0.0;
+        let mut busy_sum = 0.0;
+        for p in &mut self.pods {
+            match p.phase {
+                Phase::Pending => row.pending_replicas += 1,
+                Phase::Starting => row.starting_replicas += 1,
+                Phase::Ready | Phase::Terminating => {
+                    let g = p.replica.gauges_at(now);
+                    row.running += g.running;
+                    row.waiting += g.waiting;
+                    tokens += g.generation_tokens_total - p.last_tokens;
+                    let busy = g.busy_ns_total - p.last_busy_ns;
+                    p.last_tokens = g.generation_tokens_total;
+                    p.last_busy_ns = g.busy_ns_total;
+                    if p.phase == Phase::Ready {
+                        row.ready_replicas += 1;
+                        kv_sum += g.kv_usage;
+                        if dt_ns > 0 {
+                            busy_sum += busy as f64 / dt_ns as f64;
+                        }
+                    } else {
+                        row.terminating_replicas += 1;
+                    }
+                }
+                Phase::Gone => {}
+            }
+        }
+        if row.ready_replicas > 0 {
+            row.kv_usage_mean = kv_sum / f64::from(row.ready_replicas);
+            row.gpu_busy_mean = busy_sum / f64::from(row.ready_replicas);
+        }
+        row.tokens_per_s = if dt_s > 0.0 { tokens as f64 / dt_s } else { 0.0 };
+        self.last_tick = now;
+        self.timeline.push(row);
+    }
+
+    fn check_conservation(&self) {
+        let arrived = self.reqs.len() as u64;
+        assert_eq!(arrived, self.completed + self.failed + self.in_flight, "requests not conserved");
+    }
+
+    fn finish(mut self) -> RunReport {
+        let end = self.end.unwrap_or(self.now);
+        self.now = end;
+        self.record_ready_change();
+        self.check_conservation();
+        let spec = self.spec;
+        let mut gpu_ns: u128 = 0;
+        let (mut tokens, mut prompt, mut preempt, mut steps) =
+            (self.gone_tokens, self.gone_prompt_tokens, self.gone_preemptions, self.gone_steps);
+        for p in &self.pods {
+            if let Some(bound) = p.bound_at {
+                let until = p.gone_at.unwrap_or(end).min(end);
+                gpu_ns += u128::from(until.saturating_since(bound).as_nanos()) * u128::from(spec.tp);
+            }
+            if p.phase != Phase::Gone {
+                let g = p.replica.gauges_at(end);
+                tokens += g.generation_tokens_total;
+                prompt += g.prompt_tokens_total;
+                preempt += g.preemptions_total;
+                steps += g.steps_total;
+            }
+        }
+        let gpu_hours = gpu_ns as f64 / 3.6e12;
+        let total = self.reqs.len() as u64;
+        let slo_attainment = if total == 0 { 1.0 } else { self.slo_met as f64 / total as f64 };
+        let mut summary = Summary {
+            seed: self.seed,
+            requests_total: total,
+            requests_completed: self.completed,
+            requests_failed: self.failed,
+            requests_in_flight_at_end: self.in_flight,
+            failures: FailureReason::ALL.iter().copied().zip(self.failures).collect(),
+            ttft_s: self.ttft.percentiles(),
+            tpot_s: self.tpot.percentiles(),
+            e2e_s: self.e2e.percentiles(),
+            queue_s: self.queue_lat.percentiles(),
+            slo_attainment,
+            slo_checks: Vec::new(),
+            gpu_hours,
+            cost_usd: gpu_hours * spec.usd_per_gpu_hour,
+            replicas: CountStats {
+                min: if self.ready_min == u32::MAX { 0 } else { self.ready_min },
+                max: self.ready_max,
+                mean: if end.as_nanos() == 0 {
+                    f64::from(self.ready_count)
+                } else {
+                    self.ready_integral_ns as f64 / end.as_nanos() as f64
+                },
+            },
+            sim_duration_s: end.as_secs_f64(),
+            prompt_tokens_total: prompt,
+            generation_tokens_total: tokens,
+            preemptions_total: preempt,
+            engine_steps_total: steps,
+            events_total: self.events_total,
+        };
+        summary.slo_checks = self.slo_checks(&summary);
+        let requests = if self.opts.keep_requests { self.request_records() } else { Vec::new() };
+        RunReport { summary, timeline: self.timeline, requests }
+    }
+
+    fn slo_checks(&self, summary: &Summary) -> Vec<SloCheckResult> {
+        let mut out = Vec::new();
+        for c in &self.spec.slo.percentile_checks {
+            let rec = match c.metric {
+                LatencyMetric::Ttft => &self.ttft,
+                LatencyMetric::Tpot => &self.tpot,
+                LatencyMetric::E2e => &self.e2e,
+                LatencyMetric::Queue => &self.queue_lat,
+            };
+            let actual = rec.quantile_s(c.percentile / 100.0);
+            out.push(SloCheckResult {
+                name: format!("{}_p{}", c.metric.name(), fmt_pct(c.percentile)),
+                threshold: c.max_s,
+                actual,
+                ok: actual <= c.max_s,
+            });
+        }
+        if let Some(min) = self.spec.slo.min_attainment {
+            out.push(SloCheckResult {
+                name: "slo_attainment".to_string(),
+                threshold: min,
+                actual: summary.slo_attainment,
+                ok: summary.slo_attainment >= min,
+            });
+        }
+        out
+    }
+
+    fn request_records(&self) -> Vec<RequestRecord> {
+        let slo = &self.spec.slo;
+        self.reqs
+            .iter()
+            .enumerate()
+            .map(|(id, r)| {
+                let completed = r.status == Status::Completed;
+                let secs = |t: Option<SimTime>| t.map(|t| t.saturating_since(r.arrival).as_secs_f64());
+                let ttft_s = if completed { secs(r.first_token) } else { None };
+                let e2e_s = if completed { secs(r.finished) } else { None };
+                let tpot = if completed { tpot_s(r) } else { None };
+                let slo_met = completed
+                    && slo.ttft_s.is_none_or(|m| ttft_s.unwrap_or(f64::MAX) <= m)
+                    && slo.tpot_s.is_none_or(|m| tpot.unwrap_or(0.0) <= m)
+                    && slo.e2e_s.is_none_or(|m| e2e_s.unwrap_or(f64::MAX) <= m);
+                RequestRecord {
+                    id: id as u64,
+                    arrival_s: r.arrival.as_secs_f64(),
+                    prompt_tokens: r.prompt_tokens,
+                    output_tokens: r.output_tokens,
+                    pod: (r.pod != NO_POD).then_some(r.pod),
+                    failure: match r.status {
+                        Status::Failed(f) => Some(f),
+                        _ => None,
+                    },
+                    ttft_s,
+                    tpot_s: tpot,
+                    e2e_s,
+                    queue_s: if completed { secs(r.first_scheduled) } else { None },
+                    preemptions: r.preemptions,
+                    slo_met,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Mean time per output token after the first; `None` for single-token outputs.
+fn tpot_s(r: &Req) -> Option<f64> {
+    let (first, last) = (r.first_token?, r.finished?);
+    if r.output_tokens <= 1 {
+        return None;
+    }
+    Some((last - first).as_secs_f64() / f64::from(r.output_tokens - 1))
+}
+
+fn fmt_pct(p: f64) -> String {
+    if p.fract() == 0.0 { format!("{}", p as u64) } else { format!("{p}").replace('.', "_") }
+}

@@ -1,0 +1,703 @@
+//! From the file as written to validated engine types, with every error pointing at its key.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use sim_cluster::catalog::Catalog;
+use sim_cluster::catalog as perf;
+use sim_cluster::perf::StepTimeModel;
+use sim_cluster::pod::{DurationDist, ProbeSpec, StartupModel};
+use sim_cluster::replica::EngineConfig;
+use sim_cluster::router::RoutingPolicy;
+use sim_engine::{
+    ClusterSpec, LatencyMetric, NoEndpoint, PercentileCheck, PodsSpec, RoutingSpec, RunSpec, SloSpec,
+};
+use sim_workload::{LengthDist, RateProfile, SyntheticSpec, TraceFormat, Transform};
+
+use crate::error::ScenarioError;
+use crate::locate::Locator;
+use crate::wire::{ArrivalsTable, DurationTable, LengthTable, ScenarioFile};
+
+/// Reads the files a scenario names (a catalog, traces for empirical lengths). The CLI
+/// implements it with the file system; tests with a map.
+pub trait Files {
+    /// The whole text of `path`, or a one-line reason it cannot be read.
+    fn read_to_string(&self, path: &str) -> Result<String, String>;
+}
+
+/// A validated scenario, ready to run.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// A name for reports (the file stem when the file has none).
+    pub name: String,
+    /// The seed to use when the command line gives none.
+    pub seed: u64,
+    /// Engine inputs.
+    pub spec: RunSpec,
+    /// Where requests come from.
+    pub workload: WorkloadPlan,
+    /// The file as written, for echoing into outputs.
+    pub file: ScenarioFile,
+    /// Values the scenario left to defaults or derived numbers, for reports.
+    pub resolved: Resolved,
+}
+
+/// Numbers the lowering derived, reported next to the scenario as written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resolved {
+    /// `max_num_seqs` in effect.
+    pub max_num_seqs: u32,
+    /// `max_num_batched_tokens` in effect.
+    pub max_num_batched_tokens: u32,
+    /// `max_model_len` in effect.
+    pub max_model_len: u32,
+    /// KV blocks per replica, including the null block.
+    pub num_gpu_blocks: u32,
+    /// KV capacity per replica in tokens.
+    pub kv_cache_tokens: u64,
+    /// Price per GPU-hour in effect.
+    pub usd_per_gpu_hour: f64,
+    /// Initial and maximum GPU nodes.
+    pub nodes: u32,
+    /// The most nodes.
+    pub max_nodes: u32,
+}
+
+/// Where the requests of a run come from.
+#[derive(Clone, Debug)]
+pub enum WorkloadPlan {
+    /// Generated from a spec and the run's seed.
+    Synthetic {
+        /// The generator settings.
+        spec: SyntheticSpec,
+        /// Offset and rate scale (the window does not apply to synthetic load).
+        transform: Transform,
+    },
+    /// Read from a trace file.
+    Trace {
+        /// The file, resolved against the scenario's folder.
+        path: String,
+        /// Its format.
+        format: TraceFormat,
+        /// Window, offset and rate scale.
+        transform: Transform,
+    },
+}
+
+impl WorkloadPlan {
+    /// Builds the request stream. `trace` must be the opened trace for a trace plan.
+    ///
+    /// # Panics
+    /// When a trace plan gets no reader (a caller bug).
+    pub fn stream<'a>(
+        &self,
+        seed: u64,
+        trace: Option<Box<dyn std::io::BufRead + 'a>>,
+    ) -> sim_workload::RequestStream<'a> {
+        match self {
+            WorkloadPlan::Synthetic { spec, transform } => {
+                let streams = sim_des::RngStreams::new(seed);
+                let base = sim_workload::synthetic(spec, &streams);
+                sim_workload::transform(base, transform)
+            }
+            WorkloadPlan::Trace { format, transform, .. } => {
+                let reader = trace.expect("a trace plan needs its reader");
+                sim_workload::transform(sim_workload::read_trace(*format, reader), transform)
+            }
+        }
+    }
+}
+
+/// Parses and validates a scenario. `file` is the path as the user gave it (used in error
+/// messages and to resolve relative paths); `files` reads the files the scenario names.
+///
+/// # Errors
+/// Any problem, as one [`ScenarioError`] naming the file, line and column.
+pub fn load(file: &str, text: &str, files: &dyn Files) -> Result<Scenario, ScenarioError> {
+    let parsed: ScenarioFile = toml::from_str(text).map_err(|e| toml_error(file, text, &e))?;
+    let loc = Locator::new(file, text);
+    Lowering { file, loc: &loc, files }.lower(parsed)
+}
+
+/// Turns a TOML error into ours, keeping its position.
+pub fn toml_error(file: &str, text: &str, e: &toml::de::Error) -> ScenarioError {
+    let message = e.message().trim().to_string();
+    match e.span() {
+        Some(span) => ScenarioError::at_offset(file, text, span.start, message),
+        None => ScenarioError::whole_file(file, message),
+    }
+}
+
+struct Lowering<'a> {
+    file: &'a str,
+    loc: &'a Locator<'a>,
+    files: &'a dyn Files,
+}
+
+impl Lowering<'_> {
+    fn err(&self, path: &[&str], message: impl Into<String>) -> ScenarioError {
+        self.loc.error(path, message)
+    }
+
+    fn resolve_path(&self, rel: &str) -> String {
+        let p = Path::new(rel);
+        if p.is_absolute() {
+            return rel.to_string();
+        }
+        match Path::new(self.file).parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.join(p).to_string_lossy().into_owned(),
+            _ => rel.to_string(),
+        }
+    }
+
+    fn lower(&self, f: ScenarioFile) -> Result<Scenario, ScenarioError> {
+        // Catalog.
+        let mut catalog = Catalog::builtin();
+        if let Some(rel) = &f.catalog.path {
+            let path = self.resolve_path(rel);
+            let text =
+                self.files.read_to_string(&path).map_err(|e| self.err(&["catalog", "path"], format!("cannot read {path}: {e}")))?;
+            let extra = Catalog::parse(&text).map_err(|e| ScenarioError {
+                file: path.clone(),
+                line: e.line,
+                column: e.column,
+                message: e.message.clone(),
+            })?;
+            catalog.extend(extra);
+        }
+        let d = &f.deployment;
+        let gpu = catalog.gpu(&d.gpu).cloned().ok_or_else(|| {
+            let known: Vec<&str> = catalog.gpu_names().collect();
+            self.err(&["deployment", "gpu"], format!("unknown GPU {:?}; known: {}", d.gpu, known.join(", ")))
+        })?;
+        let model = catalog.model(&d.model).cloned().ok_or_else(|| {
+            let known: Vec<&str> = catalog.model_names().collect();
+            self.err(&["deployment", "model"], format!("unknown model {:?}; known: {}", d.model, known.join(", ")))
+        })?;
+        let tp = d.tensor_parallel.unwrap_or(1);
+        if tp == 0 || !tp.is_power_of_two() {
+            return Err(self.err(&["deployment", "tensor_parallel"], format!("tensor_parallel must be 1, 2, 4 or 8, got {tp}")));
+        }
+        let gpus_per_node = f.cluster.gpus_per_node.unwrap_or(8);
+        if gpus_per_node == 0 {
+            return Err(self.err(&["cluster", "gpus_per_node"], "gpus_per_node must be at least 1"));
+        }
+        if tp > gpus_per_node {
+            return Err(self.err(
+                &["deployment", "tensor_parallel"],
+                format!("tensor_parallel {tp} needs more GPUs than a node has ({gpus_per_node})"),
+            ));
+        }
+        let perf_model = StepTimeModel::new(&gpu, &model, tp).map_err(|e| self.err(&["deployment", "model"], e))?;
+
+        // Engine.
+        let e = &f.engine;
+        let max_num_batched_tokens = e.max_num_batched_tokens.unwrap_or_else(|| perf::default_max_num_batched_tokens(&gpu));
+        let max_num_seqs = e.max_num_seqs.unwrap_or_else(|| perf::default_max_num_seqs(&gpu).min(max_num_batched_tokens));
+        let block_size_tokens = e.block_size_tokens.unwrap_or(16);
+        let gpu_memory_utilization = e.gpu_memory_utilization.unwrap_or(0.9);
+        let max_model_len = e.max_model_len.unwrap_or(model.max_model_len);
+        positive_u32(self, &["engine", "max_num_batched_tokens"], max_num_batched_tokens)?;
+        positive_u32(self, &["engine", "max_num_seqs"], max_num_seqs)?;
+        if ![8, 16, 32, 64, 128].contains(&block_size_tokens) {
+            return Err(self.err(&["engine", "block_size_tokens"], format!("block_size_tokens must be 8, 16, 32, 64 or 128, got {block_size_tokens}")));
+        }
+        if !(gpu_memory_utilization > 0.0 && gpu_memory_utilization <= 1.0) {
+            return Err(self.err(&["engine", "gpu_memory_utilization"], format!("gpu_memory_utilization must be in (0, 1], got {gpu_memory_utilization}")));
+        }
+        if max_model_len == 0 || max_model_len > model.max_model_len {
+            return Err(self.err(
+                &["engine", "max_model_len"],
+                format!("max_model_len must be between 1 and the model's {} tokens, got {max_model_len}", model.max_model_len),
+            ));
+        }
+        let num_gpu_blocks = match e.num_gpu_blocks_override {
+            Some(n) => n,
+            None => perf::kv_cache_blocks(&gpu, &model, tp, gpu_memory_utilization, max_num_batched_tokens, block_size_tokens)
+                .map_err(|msg| self.err(&["deployment", "model"], msg))?,
+        };
+        let kv_cache_tokens = u64::from(num_gpu_blocks.saturating_sub(1)) * u64::from(block_size_tokens);
+        if num_gpu_blocks < 2 || kv_cache_tokens < u64::from(max_model_len) {
+            let path: &[&str] = if e.max_model_len.is_some() { &["engine", "max_model_len"] } else { &["deployment", "model"] };
+            return Err(self.err(
+                path,
+                format!(
+                    "the model's max seq len ({max_model_len}) is larger than the KV cache can hold ({kv_cache_tokens} tokens); \
+                     lower engine.max_model_len or raise gpu_memory_utilization / tensor_parallel"
+                ),
+            ));
+        }
+        let engine = EngineConfig { max_num_seqs, max_num_batched_tokens, block_size_tokens, num_gpu_blocks, max_model_len };
+
+        // Pods.
+        let initial_ready = match d.initial_state.as_deref().unwrap_or("ready") {
+            "ready" => true,
+            "cold" => false,
+            other => return Err(self.err(&["deployment", "initial_state"], format!("initial_state must be \"ready\" or \"cold\", got {other:?}"))),
+        };
+        let termination_grace_s = d.termination_grace_s.unwrap_or(30.0);
+        non_negative(self, &["deployment", "termination_grace_s"], termination_grace_s)?;
+        let startup = self.startup(&f)?;
+        let r = &f.readiness;
+        let readiness = ProbeSpec {
+            initial_delay_s: r.initial_delay_s.unwrap_or(0.0),
+            period_s: r.period_s.unwrap_or(10.0),
+            checks_model: r.checks_model.unwrap_or(true),
+        };
+        non_negative(self, &["readiness", "initial_delay_s"], readiness.initial_delay_s)?;
+        positive(self, &["readiness", "period_s"], readiness.period_s)?;
+
+        // Cluster.
+        let c = &f.cluster;
+        let needed_nodes = (d.replicas * tp).div_ceil(gpus_per_node);
+        let nodes = c.nodes.unwrap_or(needed_nodes);
+        let max_nodes = c.max_nodes.unwrap_or(nodes.max(needed_nodes));
+        if max_nodes < nodes {
+            return Err(self.err(&["cluster", "max_nodes"], format!("max_nodes ({max_nodes}) must be at least nodes ({nodes})")));
+        }
+        let node_provision = match &c.node_provision_s {
+            Some(t) => self.duration(&["cluster", "node_provision_s"], t)?,
+            None => DurationDist::Fixed { secs: 300.0 },
+        };
+
+        // Routing.
+        let rt = &f.routing;
+        let policy = match rt.policy.as_deref().unwrap_or("random") {
+            "random" => RoutingPolicy::Random,
+            "round-robin" => RoutingPolicy::RoundRobin,
+            "least-outstanding" => RoutingPolicy::LeastOutstanding,
+            other => {
+                return Err(self.err(
+                    &["routing", "policy"],
+                    format!("policy must be \"random\", \"round-robin\" or \"least-outstanding\", got {other:?}"),
+                ))
+            }
+        };
+        let no_endpoint = match rt.no_endpoint.as_deref().unwrap_or("fail") {
+            "fail" => {
+                if rt.gateway_timeout_s.is_some() {
+                    return Err(self.err(&["routing", "gateway_timeout_s"], "gateway_timeout_s needs no_endpoint = \"queue\""));
+                }
+                NoEndpoint::Fail
+            }
+            "queue" => {
+                let timeout_s = rt.gateway_timeout_s.unwrap_or(300.0);
+                positive(self, &["routing", "gateway_timeout_s"], timeout_s)?;
+                NoEndpoint::Queue { timeout_s }
+            }
+            other => return Err(self.err(&["routing", "no_endpoint"], format!("no_endpoint must be \"fail\" or \"queue\", got {other:?}"))),
+        };
+        if let Some(t) = rt.client_timeout_s {
+            positive(self, &["routing", "client_timeout_s"], t)?;
+        }
+
+        let slo = self.slo(&f)?;
+        let usd_per_gpu_hour = f.cost.usd_per_gpu_hour.unwrap_or(gpu.usd_per_hour);
+        non_negative(self, &["cost", "usd_per_gpu_hour"], usd_per_gpu_hour)?;
+
+        let run = &f.run;
+        let timeline_interval_s = run.timeline_interval_s.unwrap_or(10.0);
+        positive(self, &["run", "timeline_interval_s"], timeline_interval_s)?;
+        let drain_limit_s = run.drain_limit_s.unwrap_or(600.0);
+        non_negative(self, &["run", "drain_limit_s"], drain_limit_s)?;
+        if let Some(dur) = run.duration_s {
+            positive(self, &["run", "duration_s"], dur)?;
+        }
+        let workload = self.workload(&f)?;
+
+        let spec = RunSpec {
+            gpu,
+            model,
+            tp,
+            engine,
+            perf: perf_model,
+            pods: PodsSpec { replicas: d.replicas, initial_ready, startup, readiness, termination_grace_s },
+            cluster: ClusterSpec { gpus_per_node, initial_nodes: nodes, max_nodes, node_provision },
+            routing: RoutingSpec { policy, no_endpoint, client_timeout_s: rt.client_timeout_s },
+            slo,
+            usd_per_gpu_hour,
+            timeline_interval_s,
+            duration_s: run.duration_s,
+            drain_limit_s,
+        };
+        let name = f.name.clone().unwrap_or_else(|| {
+            Path::new(self.file).file_stem().map_or_else(|| "scenario".to_string(), |s| s.to_string_lossy().into_owned())
+        });
+        Ok(Scenario {
+            name,
+            seed: f.seed.unwrap_or(1),
+            spec,
+            workload,
+            resolved: Resolved {
+                max_num_seqs,
+                max_num_batched_tokens,
+                max_model_len,
+                num_gpu_blocks,
+                kv_cache_tokens,
+                usd_per_gpu_hour,
+                nodes,
+                max_nodes,
+            },
+            file: f,
+        })
+    }
+
+    fn startup(&self, f: &ScenarioFile) -> Result<StartupModel, ScenarioError> {
+        let s = &f.startup;
+        let phases = [&s.image_pull_s, &s.model_load_s, &s.engine_init_s];
+        let any_phase = phases.iter().any(|p| p.is_some());
+        let model = match (&s.total_s, any_phase) {
+            (Some(_), true) => {
+                return Err(self.err(&["startup", "total_s"], "give either total_s or the phases (image_pull_s, model_load_s, engine_init_s), not both"));
+            }
+            (Some(t), false) => StartupModel::Total { total: self.duration(&["startup", "total_s"], t)? },
+            (None, true) => {
+                let zero = DurationTable { dist: "fixed".into(), value_s: Some(0.0), ..DurationTable::default() };
+                let get = |key: &str, t: &Option<DurationTable>| self.duration(&["startup", key], t.as_ref().unwrap_or(&zero));
+                StartupModel::Phases {
+                    image_pull: get("image_pull_s", &s.image_pull_s)?,
+                    model_load: get("model_load_s", &s.model_load_s)?,
+                    engine_init: get("engine_init_s", &s.engine_init_s)?,
+                }
+            }
+            (None, false) => StartupModel::Total { total: DurationDist::Uniform { min_s: 30.0, max_s: 120.0 } },
+        };
+        Ok(model)
+    }
+
+    fn duration(&self, path: &[&str], t: &DurationTable) -> Result<DurationDist, ScenarioError> {
+        let mut key_path: Vec<&str> = path.to_vec();
+        let used: &[(&str, bool)] = &[
+            ("value_s", t.value_s.is_some()),
+            ("min_s", t.min_s.is_some()),
+            ("max_s", t.max_s.is_some()),
+            ("p50_s", t.p50_s.is_some()),
+            ("p99_s", t.p99_s.is_some()),
+        ];
+        let (dist, allowed): (Option<DurationDist>, &[&str]) = match t.dist.as_str() {
+            "fixed" => (t.value_s.map(|secs| DurationDist::Fixed { secs }), &["value_s"]),
+            "uniform" => (t.min_s.zip(t.max_s).map(|(min_s, max_s)| DurationDist::Uniform { min_s, max_s }), &["min_s", "max_s"]),
+            "lognormal" => (t.p50_s.zip(t.p99_s).map(|(p50_s, p99_s)| DurationDist::LogNormal { p50_s, p99_s }), &["p50_s", "p99_s"]),
+            other => {
+                key_path.push("dist");
+                return Err(self.err(&key_path, format!("dist must be \"fixed\", \"uniform\" or \"lognormal\", got {other:?}")));
+            }
+        };
+        if let Some((extra, _)) = used.iter().find(|(k, set)| *set && !allowed.contains(k)) {
+            key_path.push(extra);
+            return Err(self.err(&key_path, format!("{extra} does not apply to dist = {:?} (it takes {})", t.dist, allowed.join(", "))));
+        }
+        let dist = dist.ok_or_else(|| self.err(path, format!("dist = {:?} needs {}", t.dist, allowed.join(" and "))))?;
+        dist.validate().map_err(|m| self.err(path, m))?;
+        Ok(dist)
+    }
+
+    fn slo(&self, f: &ScenarioFile) -> Result<SloSpec, ScenarioError> {
+        let mut slo = SloSpec::default();
+        for (key, &value) in &f.slo {
+            let path = ["slo", key.as_str()];
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(self.err(&path, format!("{key} must be a non-negative number, got {value}")));
+            }
+            match key.as_str() {
+                "ttft_s" => slo.ttft_s = Some(value),
+                "tpot_s" => slo.tpot_s = Some(value),
+                "e2e_s" => slo.e2e_s = Some(value),
+                "min_attainment" => {
+                    if value > 1.0 {
+                        return Err(self.err(&path, format!("min_attainment is a share between 0 and 1, got {value}")));
+                    }
+                    slo.min_attainment = Some(value);
+                }
+                _ => {
+                    let check = parse_percentile_key(key, value).ok_or_else(|| {
+                        self.err(
+                            &path,
+                            format!(
+                                "unknown SLO key {key:?}; expected ttft_s, tpot_s, e2e_s, min_attainment, \
+                                 or a percentile threshold like ttft_s_p99 / tpot_s_p50 / e2e_s_p90 / queue_s_p99"
+                            ),
+                        )
+                    })?;
+                    slo.percentile_checks.push(check);
+                }
+            }
+        }
+        Ok(slo)
+    }
+
+    fn workload(&self, f: &ScenarioFile) -> Result<WorkloadPlan, ScenarioError> {
+        let w = &f.workload;
+        let transform = Transform {
+            window_start_s: w.window_start_s.unwrap_or(0.0),
+            window_duration_s: w.window_duration_s,
+            offset_s: w.offset_s.unwrap_or(0.0),
+            rate_scale: w.rate_scale.unwrap_or(1.0),
+        };
+        transform.validate().map_err(|m| {
+            let key = first_word(&m).to_string();
+            self.err(&["workload", &key], m)
+        })?;
+        match w.kind.as_str() {
+            "trace" => {
+                for (key, set) in [
+                    ("preset", w.preset.is_some()),
+                    ("arrivals", w.arrivals.is_some()),
+                    ("prompt_tokens", w.prompt_tokens.is_some()),
+                    ("output_tokens", w.output_tokens.is_some()),
+                ] {
+                    if set {
+                        return Err(self.err(&["workload", key], format!("{key} applies to kind = \"synthetic\", not to a trace")));
+                    }
+                }
+                let rel = w.path.as_ref().ok_or_else(|| self.err(&["workload"], "a trace workload needs path"))?;
+                let format = self.trace_format(&["workload", "format"], w.format.as_deref())?;
+                Ok(WorkloadPlan::Trace { path: self.resolve_path(rel), format, transform })
+            }
+            "synthetic" => {
+                for (key, set) in [
+                    ("path", w.path.is_some()),
+                    ("format", w.format.is_some()),
+                    ("window_start_s", w.window_start_s.is_some()),
+                    ("window_duration_s", w.window_duration_s.is_some()),
+                ] {
+                    if set {
+                        return Err(self.err(&["workload", key], format!("{key} applies to kind = \"trace\", not to synthetic load")));
+                    }
+                }
+                let duration_s = f.run.duration_s.ok_or_else(|| self.err(&["run"], "a synthetic workload needs run.duration_s"))?;
+                let mut spec = match w.preset.as_deref() {
+                    Some("azure-conv-like") => sim_workload::azure_conv_like(duration_s),
+                    Some(other) => {
+                        return Err(self.err(&["workload", "preset"], format!("unknown preset {other:?}; known: azure-conv-like")));
+                    }
+                    None => {
+                        let missing = [
+                            ("arrivals", w.arrivals.is_none()),
+                            ("prompt_tokens", w.prompt_tokens.is_none()),
+                            ("output_tokens", w.output_tokens.is_none()),
+                        ];
+                        if let Some((key, _)) = missing.iter().find(|(_, m)| *m) {
+                            return Err(self.err(&["workload"], format!("a synthetic workload without a preset needs [workload.{key}]")));
+                        }
+                        SyntheticSpec {
+                            duration_s,
+                            rate: RateProfile::Constant { rate_rps: 1.0 },
+                            arrival_cv: 1.0,
+                            prompt_tokens: LengthDist::Fixed { tokens: 1 },
+                            output_tokens: LengthDist::Fixed { tokens: 1 },
+                        }
+                    }
+                };
+                if let Some(a) = &w.arrivals {
+                    let (rate, cv) = self.arrivals(a, spec.arrival_cv)?;
+                    spec.rate = rate;
+                    spec.arrival_cv = cv;
+                }
+                if let Some(t) = &w.prompt_tokens {
+                    spec.prompt_tokens = self.lengths("prompt_tokens", t)?;
+                }
+                if let Some(t) = &w.output_tokens {
+                    spec.output_tokens = self.lengths("output_tokens", t)?;
+                }
+                spec.validate().map_err(|m| self.err(&["workload"], m))?;
+                Ok(WorkloadPlan::Synthetic { spec, transform })
+            }
+            other => Err(self.err(&["workload", "kind"], format!("kind must be \"synthetic\" or \"trace\", got {other:?}"))),
+        }
+    }
+
+    fn trace_format(&self, path: &[&str], name: Option<&str>) -> Result<TraceFormat, ScenarioError> {
+        let name = name.unwrap_or("azure");
+        match name {
+            "azure" => Ok(TraceFormat::AzureCsv),
+            "mooncake" => Ok(TraceFormat::MooncakeJsonl),
+            "generic" => Ok(TraceFormat::GenericCsv),
+            other => Err(self.err(path, format!("format must be \"azure\", \"mooncake\" or \"generic\", got {other:?}"))),
+        }
+    }
+
+    fn arrivals(&self, a: &ArrivalsTable, default_cv: f64) -> Result<(RateProfile, f64), ScenarioError> {
+        let base = ["workload", "arrivals"];
+        let field = |key: &'static str, v: Option<f64>| -> Result<f64, ScenarioError> {
+            v.ok_or_else(|| self.err(&base, format!("pattern = {:?} needs {key}", a.pattern)))
+        };
+        let set: [(&str, bool); 13] = [
+            ("rate_rps", a.rate_rps.is_some()),
+            ("base_rps", a.base_rps.is_some()),
+            ("amplitude_rps", a.amplitude_rps.is_some()),
+            ("period_s", a.period_s.is_some()),
+            ("phase_s", a.phase_s.is_some()),
+            ("before_rps", a.before_rps.is_some()),
+            ("after_rps", a.after_rps.is_some()),
+            ("at_s", a.at_s.is_some()),
+            ("spike_rps", a.spike_rps.is_some()),
+            ("start_s", a.start_s.is_some()),
+            ("duration_s", a.duration_s.is_some()),
+            ("step_s", a.step_s.is_some()),
+            ("rates_rps", a.rates_rps.is_some()),
+        ];
+        let (rate, allowed): (RateProfile, &[&str]) = match a.pattern.as_str() {
+            "constant" => (RateProfile::Constant { rate_rps: field("rate_rps", a.rate_rps)? }, &["rate_rps"]),
+            "diurnal" => (
+                RateProfile::Diurnal {
+                    base_rps: field("base_rps", a.base_rps)?,
+                    amplitude_rps: field("amplitude_rps", a.amplitude_rps)?,
+                    period_s: a.period_s.unwrap_or(86_400.0),
+                    phase_s: a.phase_s.unwrap_or(0.0),
+                },
+                &["base_rps", "amplitude_rps", "period_s", "phase_s"],
+            ),
+            "step" => (
+                RateProfile::Step {
+                    before_rps: field("before_rps", a.before_rps)?,
+                    after_rps: field("after_rps", a.after_rps)?,
+                    at_s: field("at_s", a.at_s)?,
+                },
+                &["before_rps", "after_rps", "at_s"],
+            ),
+            "spike" => (
+                RateProfile::Spike {
+                    base_rps: field("base_rps", a.base_rps)?,
+                    spike_rps: field("spike_rps", a.spike_rps)?,
+                    start_s: field("start_s", a.start_s)?,
+                    duration_s: field("duration_s", a.duration_s)?,
+                },
+                &["base_rps", "spike_rps", "start_s", "duration_s"],
+            ),
+            "piecewise" => (
+                RateProfile::Piecewise {
+                    step_s: field("step_s", a.step_s)?,
+                    rates_rps: a.rates_rps.clone().ok_or_else(|| self.err(&base, "pattern = \"piecewise\" needs rates_rps"))?,
+                },
+                &["step_s", "rates_rps"],
+            ),
+            other => {
+                return Err(self.err(
+                    &["workload", "arrivals", "pattern"],
+                    format!("pattern must be \"constant\", \"diurnal\", \"step\", \"spike\" or \"piecewise\", got {other:?}"),
+                ));
+            }
+        };
+        if let Some((key, _)) = set.iter().find(|(k, s)| *s && !allowed.contains(k)) {
+            return Err(self.err(
+                &["workload", "arrivals", key],
+                format!("{key} does not apply to pattern = {:?} (it takes {})", a.pattern, allowed.join(", ")),
+            ));
+        }
+        let cv = a.cv.unwrap_or(default_cv);
+        rate.validate().map_err(|m| self.err(&base, m))?;
+        positive(self, &["workload", "arrivals", "cv"], cv)?;
+        Ok((rate, cv))
+    }
+
+    fn lengths(&self, which: &str, t: &LengthTable) -> Result<LengthDist, ScenarioError> {
+        let base = ["workload", which];
+        let set: [(&str, bool); 8] = [
+            ("tokens", t.tokens.is_some()),
+            ("min_tokens", t.min_tokens.is_some()),
+            ("max_tokens", t.max_tokens.is_some()),
+            ("p50_tokens", t.p50_tokens.is_some()),
+            ("p99_tokens", t.p99_tokens.is_some()),
+            ("mean_tokens", t.mean_tokens.is_some()),
+            ("trace_path", t.trace_path.is_some()),
+            ("trace_format", t.trace_format.is_some()),
+        ];
+        let need = |key: &str| self.err(&base, format!("dist = {:?} needs {key}", t.dist));
+        let (dist, allowed): (LengthDist, &[&str]) = match t.dist.as_str() {
+            "fixed" => (LengthDist::Fixed { tokens: t.tokens.ok_or_else(|| need("tokens"))? }, &["tokens"]),
+            "uniform" => (
+                LengthDist::Uniform {
+                    min_tokens: t.min_tokens.ok_or_else(|| need("min_tokens"))?,
+                    max_tokens: t.max_tokens.ok_or_else(|| need("max_tokens"))?,
+                },
+                &["min_tokens", "max_tokens"],
+            ),
+            "lognormal" => {
+                let min_tokens = t.min_tokens.unwrap_or(1);
+                let max_tokens = t.max_tokens.unwrap_or(u32::MAX);
+                let p50 = t.p50_tokens.ok_or_else(|| need("p50_tokens"))?;
+                let dist = match (t.p99_tokens, t.mean_tokens) {
+                    (Some(p99_tokens), None) => LengthDist::LogNormal { p50_tokens: p50, p99_tokens, min_tokens, max_tokens },
+                    (None, Some(mean)) => LengthDist::lognormal_from_mean_p50(mean, p50, min_tokens, max_tokens)
+                        .map_err(|m| self.err(&base, m))?,
+                    _ => return Err(self.err(&base, "dist = \"lognormal\" needs p50_tokens and exactly one of p99_tokens, mean_tokens")),
+                };
+                (dist, &["p50_tokens", "p99_tokens", "mean_tokens", "min_tokens", "max_tokens"])
+            }
+            "empirical" => {
+                let rel = t.trace_path.as_ref().ok_or_else(|| need("trace_path"))?;
+                let format = self.trace_format(&["workload", which, "trace_format"], t.trace_format.as_deref())?;
+                let path = self.resolve_path(rel);
+                let text = self
+                    .files
+                    .read_to_string(&path)
+                    .map_err(|e| self.err(&["workload", which, "trace_path"], format!("cannot read {path}: {e}")))?;
+                let stream = sim_workload::read_trace(format, std::io::Cursor::new(text.into_bytes()));
+                let (prompts, outputs) = sim_workload::empirical_lengths(stream).map_err(|e| ScenarioError {
+                    file: path.clone(),
+                    line: e.line(),
+                    column: e.column(),
+                    message: e.to_string(),
+                })?;
+                let samples: Arc<[u32]> = if which == "prompt_tokens" { prompts.into() } else { outputs.into() };
+                (LengthDist::Empirical { samples }, &["trace_path", "trace_format"])
+            }
+            other => {
+                return Err(self.err(
+                    &["workload", which, "dist"],
+                    format!("dist must be \"fixed\", \"uniform\", \"lognormal\" or \"empirical\", got {other:?}"),
+                ));
+            }
+        };
+        if let Some((key, _)) = set.iter().find(|(k, s)| *s && !allowed.contains(k)) {
+            return Err(self.err(
+                &["workload", which, key],
+                format!("{key} does not apply to dist = {:?} (it takes {})", t.dist, allowed.join(", ")),
+            ));
+        }
+        dist.validate().map_err(|m| self.err(&base, m))?;
+        Ok(dist)
+    }
+}
+
+fn first_word(message: &str) -> &str {
+    message.split_whitespace().next().unwrap_or("")
+}
+
+fn positive(l: &Lowering<'_>, path: &[&str], v: f64) -> Result<(), ScenarioError> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(l.err(path, format!("{} must be a positive number, got {v}", path.last().unwrap_or(&""))))
+    }
+}
+
+fn non_negative(l: &Lowering<'_>, path: &[&str], v: f64) -> Result<(), ScenarioError> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(l.err(path, format!("{} must be zero or more, got {v}", path.last().unwrap_or(&""))))
+    }
+}
+
+fn positive_u32(l: &Lowering<'_>, path: &[&str], v: u32) -> Result<(), ScenarioError> {
+    if v > 0 { Ok(()) } else { Err(l.err(path, format!("{} must be at least 1", path.last().unwrap_or(&"")))) }
+}
+
+/// Parses `ttft_s_p99` style keys.
+fn parse_percentile_key(key: &str, max_s: f64) -> Option<PercentileCheck> {
+    let (metric_name, pct) = key.rsplit_once("_p")?;
+    let metric = match metric_name {
+        "ttft_s" => LatencyMetric::Ttft,
+        "tpot_s" => LatencyMetric::Tpot,
+        "e2e_s" => LatencyMetric::E2e,
+        "queue_s" => LatencyMetric::Queue,
+        _ => return None,
+    };
+    let percentile: f64 = pct.replace('_', ".").parse().ok()?;
+    if !(percentile > 0.0 && percentile <= 100.0) {
+        return None;
+    }
+    Some(PercentileCheck { metric, percentile, max_s })
+}

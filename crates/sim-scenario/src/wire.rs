@@ -1,0 +1,279 @@
+//! The scenario file format, as written. Every table rejects unknown keys.
+//!
+//! These structs are the public file format: they are `Serialize` so that a run can echo the
+//! scenario it ran. Defaults are filled in by the lowering step, not here, so the echo shows
+//! what the user wrote.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A whole scenario file.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// A name for reports.
+    pub name: Option<String>,
+    /// One-line description.
+    pub description: Option<String>,
+    /// Default seed (the command line overrides it).
+    pub seed: Option<u64>,
+    /// Horizon and timeline.
+    #[serde(default)]
+    pub run: RunTable,
+    /// Where requests come from.
+    pub workload: WorkloadTable,
+    /// Model, GPU and replicas.
+    pub deployment: DeploymentTable,
+    /// vLLM engine arguments.
+    #[serde(default)]
+    pub engine: EngineTable,
+    /// Pod start-up.
+    #[serde(default)]
+    pub startup: StartupTable,
+    /// Readiness probe.
+    #[serde(default)]
+    pub readiness: ReadinessTable,
+    /// GPU nodes.
+    #[serde(default)]
+    pub cluster: ClusterTable,
+    /// Service / gateway.
+    #[serde(default)]
+    pub routing: RoutingTable,
+    /// Latency objectives: `ttft_s`, `tpot_s`, `e2e_s`, `min_attainment`, and percentile
+    /// thresholds such as `ttft_s_p99`.
+    #[serde(default)]
+    pub slo: BTreeMap<String, f64>,
+    /// Prices.
+    #[serde(default)]
+    pub cost: CostTable,
+    /// Extra catalog entries.
+    #[serde(default)]
+    pub catalog: CatalogTable,
+}
+
+/// `[run]`
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunTable {
+    /// The horizon. Required for synthetic workloads; for traces, defaults to the last arrival.
+    pub duration_s: Option<f64>,
+    /// Width of one timeline row (default 10 s).
+    pub timeline_interval_s: Option<f64>,
+    /// How long in-flight requests may run past the horizon (default 600 s).
+    pub drain_limit_s: Option<f64>,
+}
+
+/// `[workload]`
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadTable {
+    /// `"synthetic"` or `"trace"`.
+    pub kind: String,
+    /// Synthetic: a named preset (`"azure-conv-like"`); explicit tables below override parts.
+    pub preset: Option<String>,
+    /// Trace: the file, relative to the scenario file.
+    pub path: Option<String>,
+    /// Trace: `"azure"`, `"mooncake"` or `"generic"`.
+    pub format: Option<String>,
+    /// Trace: drop arrivals before this time and rebase.
+    pub window_start_s: Option<f64>,
+    /// Trace: keep this much after the window start.
+    pub window_duration_s: Option<f64>,
+    /// Shift every arrival by this much.
+    pub offset_s: Option<f64>,
+    /// Multiply the number of arrivals by this over the same span.
+    pub rate_scale: Option<f64>,
+    /// Synthetic: arrival process.
+    pub arrivals: Option<ArrivalsTable>,
+    /// Synthetic: prompt lengths.
+    pub prompt_tokens: Option<LengthTable>,
+    /// Synthetic: output lengths.
+    pub output_tokens: Option<LengthTable>,
+}
+
+/// `[workload.arrivals]`
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArrivalsTable {
+    /// `"constant"`, `"diurnal"`, `"step"`, `"spike"` or `"piecewise"`.
+    pub pattern: String,
+    /// Gap coefficient of variation: 1 is Poisson, others a Gamma renewal process.
+    pub cv: Option<f64>,
+    /// constant
+    pub rate_rps: Option<f64>,
+    /// diurnal, spike
+    pub base_rps: Option<f64>,
+    /// diurnal
+    pub amplitude_rps: Option<f64>,
+    /// diurnal
+    pub period_s: Option<f64>,
+    /// diurnal
+    pub phase_s: Option<f64>,
+    /// step
+    pub before_rps: Option<f64>,
+    /// step
+    pub after_rps: Option<f64>,
+    /// step
+    pub at_s: Option<f64>,
+    /// spike
+    pub spike_rps: Option<f64>,
+    /// spike
+    pub start_s: Option<f64>,
+    /// spike
+    pub duration_s: Option<f64>,
+    /// piecewise
+    pub step_s: Option<f64>,
+    /// piecewise
+    pub rates_rps: Option<Vec<f64>>,
+}
+
+/// `[workload.prompt_tokens]` and `[workload.output_tokens]`
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LengthTable {
+    /// `"fixed"`, `"uniform"`, `"lognormal"` or `"empirical"`.
+    pub dist: String,
+    /// fixed
+    pub tokens: Option<u32>,
+    /// uniform; clamp for lognormal
+    pub min_tokens: Option<u32>,
+    /// uniform; clamp for lognormal
+    pub max_tokens: Option<u32>,
+    /// lognormal
+    pub p50_tokens: Option<f64>,
+    /// lognormal (with p50 or mean)
+    pub p99_tokens: Option<f64>,
+    /// lognormal, instead of p99
+    pub mean_tokens: Option<f64>,
+    /// empirical: a trace file, relative to the scenario file
+    pub trace_path: Option<String>,
+    /// empirical: its format
+    pub trace_format: Option<String>,
+}
+
+/// `[deployment]`
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentTable {
+    /// Model name from the catalog.
+    pub model: String,
+    /// GPU name from the catalog.
+    pub gpu: String,
+    /// GPUs per replica (vLLM `--tensor-parallel-size`), default 1.
+    pub tensor_parallel: Option<u32>,
+    /// Replicas.
+    pub replicas: u32,
+    /// `"ready"` (default: warm at time zero) or `"cold"`.
+    pub initial_state: Option<String>,
+    /// `terminationGracePeriodSeconds` (default 30).
+    pub termination_grace_s: Option<f64>,
+}
+
+/// `[engine]`: vLLM engine arguments. Unset ones take vLLM's defaults for the GPU.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineTable {
+    /// `--max-num-seqs`
+    pub max_num_seqs: Option<u32>,
+    /// `--max-num-batched-tokens`
+    pub max_num_batched_tokens: Option<u32>,
+    /// `--gpu-memory-utilization`
+    pub gpu_memory_utilization: Option<f64>,
+    /// `--block-size`
+    pub block_size_tokens: Option<u32>,
+    /// `--max-model-len`
+    pub max_model_len: Option<u32>,
+    /// `--num-gpu-blocks-override`
+    pub num_gpu_blocks_override: Option<u32>,
+}
+
+/// A random duration: `{ dist = "uniform", min_s = 30, max_s = 120 }`,
+/// `{ dist = "fixed", value_s = 45 }` or `{ dist = "lognormal", p50_s = 60, p99_s = 180 }`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DurationTable {
+    /// `"fixed"`, `"uniform"` or `"lognormal"`.
+    pub dist: String,
+    /// fixed
+    pub value_s: Option<f64>,
+    /// uniform
+    pub min_s: Option<f64>,
+    /// uniform
+    pub max_s: Option<f64>,
+    /// lognormal
+    pub p50_s: Option<f64>,
+    /// lognormal
+    pub p99_s: Option<f64>,
+}
+
+/// `[startup]`: either `total_s`, or the phases.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartupTable {
+    /// Scheduling to server up, in one draw (default uniform 30–120 s).
+    pub total_s: Option<DurationTable>,
+    /// Image pull.
+    pub image_pull_s: Option<DurationTable>,
+    /// Weight load.
+    pub model_load_s: Option<DurationTable>,
+    /// Engine warm-up (compile, CUDA graphs, KV allocation).
+    pub engine_init_s: Option<DurationTable>,
+}
+
+/// `[readiness]`
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadinessTable {
+    /// `initialDelaySeconds` (default 0).
+    pub initial_delay_s: Option<f64>,
+    /// `periodSeconds` (default 10).
+    pub period_s: Option<f64>,
+    /// Whether the probe only passes once the model is loaded (default true, vLLM `/health`).
+    pub checks_model: Option<bool>,
+}
+
+/// `[cluster]`
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterTable {
+    /// GPUs per node (default 8).
+    pub gpus_per_node: Option<u32>,
+    /// Nodes at time zero (default: enough for the replicas).
+    pub nodes: Option<u32>,
+    /// The most nodes (default: `nodes`).
+    pub max_nodes: Option<u32>,
+    /// Time to add a node (default fixed 300 s).
+    pub node_provision_s: Option<DurationTable>,
+}
+
+/// `[routing]`
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingTable {
+    /// `"random"` (default, kube-proxy iptables), `"round-robin"` or `"least-outstanding"`.
+    pub policy: Option<String>,
+    /// `"fail"` (default) or `"queue"`.
+    pub no_endpoint: Option<String>,
+    /// With `no_endpoint = "queue"`: how long a request may wait (default 300 s).
+    pub gateway_timeout_s: Option<f64>,
+    /// A client gives up after this long (default: never).
+    pub client_timeout_s: Option<f64>,
+}
+
+/// `[cost]`
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostTable {
+    /// Overrides the catalog's price for the GPU.
+    pub usd_per_gpu_hour: Option<f64>,
+}
+
+/// `[catalog]`
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogTable {
+    /// A catalog file (same format as the built-in one) whose entries add to or replace
+    /// the built-in ones; relative to the scenario file.
+    pub path: Option<String>,
+}
