@@ -57,7 +57,12 @@ impl From<ScenarioError> for Failure {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { scenario, out, seed, requests } => cmd_run(&scenario, out.as_deref(), seed, requests),
+        Command::Run {
+            scenario,
+            out,
+            seed,
+            requests,
+        } => cmd_run(&scenario, out.as_deref(), seed, requests),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -82,21 +87,34 @@ impl Files for DiskFiles {
 
 fn load_scenario(path: &Path) -> Result<Scenario, Failure> {
     let display = path.display().to_string();
-    let text = fs::read_to_string(path).map_err(|e| Failure::Input(format!("{display}: cannot read: {e}")))?;
+    let text = fs::read_to_string(path)
+        .map_err(|e| Failure::Input(format!("{display}: cannot read: {e}")))?;
     Ok(sim_scenario::load(&display, &text, &DiskFiles)?)
 }
 
-fn cmd_run(path: &Path, out: Option<&Path>, seed: Option<u64>, keep_requests: bool) -> Result<(), Failure> {
+fn cmd_run(
+    path: &Path,
+    out: Option<&Path>,
+    seed: Option<u64>,
+    keep_requests: bool,
+) -> Result<(), Failure> {
     let scenario = load_scenario(path)?;
     let seed = seed.unwrap_or(scenario.seed);
     let report = run_scenario(&scenario, seed, RunOptions { keep_requests })?;
     print!("{}", sim_report::render_text(&scenario, &report.summary));
     if let Some(dir) = out {
-        fs::create_dir_all(dir).map_err(|e| Failure::Other(format!("{}: cannot create: {e}", dir.display())))?;
-        write_file(&dir.join("summary.json"), |w| sim_report::write_summary_json(w, &scenario, &report))?;
-        write_file(&dir.join("timeline.csv"), |w| sim_report::write_timeline_csv(w, &report))?;
+        fs::create_dir_all(dir)
+            .map_err(|e| Failure::Other(format!("{}: cannot create: {e}", dir.display())))?;
+        write_file(&dir.join("summary.json"), |w| {
+            sim_report::write_summary_json(w, &scenario, &report)
+        })?;
+        write_file(&dir.join("timeline.csv"), |w| {
+            sim_report::write_timeline_csv(w, &report)
+        })?;
         if keep_requests {
-            write_file(&dir.join("requests.csv"), |w| sim_report::write_requests_csv(w, &report))?;
+            write_file(&dir.join("requests.csv"), |w| {
+                sim_report::write_requests_csv(w, &report)
+            })?;
         }
         println!("wrote {}", dir.display());
     }
@@ -104,14 +122,23 @@ fn cmd_run(path: &Path, out: Option<&Path>, seed: Option<u64>, keep_requests: bo
 }
 
 /// Opens the workload and runs the scenario once.
-fn run_scenario(scenario: &Scenario, seed: u64, opts: RunOptions) -> Result<sim_engine::RunReport, Failure> {
-    let (reader, trace_path): (Option<Box<dyn std::io::BufRead>>, Option<&str>) = match &scenario.workload {
-        WorkloadPlan::Synthetic { .. } => (None, None),
-        WorkloadPlan::Trace { path, .. } => {
-            let file = fs::File::open(path).map_err(|e| Failure::Input(format!("{path}: cannot open trace: {e}")))?;
-            (Some(Box::new(BufReader::with_capacity(1 << 16, file))), Some(path.as_str()))
-        }
-    };
+fn run_scenario(
+    scenario: &Scenario,
+    seed: u64,
+    opts: RunOptions,
+) -> Result<sim_engine::RunReport, Failure> {
+    let (reader, trace_path): (Option<Box<dyn std::io::BufRead>>, Option<&str>) =
+        match &scenario.workload {
+            WorkloadPlan::Synthetic { .. } => (None, None),
+            WorkloadPlan::Trace { path, .. } => {
+                let file = fs::File::open(path)
+                    .map_err(|e| Failure::Input(format!("{path}: cannot open trace: {e}")))?;
+                (
+                    Some(Box::new(BufReader::with_capacity(1 << 16, file))),
+                    Some(path.as_str()),
+                )
+            }
+        };
     let stream = scenario.workload.stream(seed, reader);
     sim_engine::run(&scenario.spec, seed, stream, &opts).map_err(|e| {
         let file = trace_path.unwrap_or("workload");
@@ -124,7 +151,10 @@ fn run_scenario(scenario: &Scenario, seed: u64, opts: RunOptions) -> Result<sim_
 }
 
 /// Writes a file atomically: into a temporary sibling, then renamed over the target.
-fn write_file(path: &Path, write: impl FnOnce(&mut BufWriter<fs::File>) -> std::io::Result<()>) -> Result<(), Failure> {
+fn write_file(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<fs::File>) -> std::io::Result<()>,
+) -> Result<(), Failure> {
     let tmp = path.with_extension("tmp");
     let fail = |e: std::io::Error| Failure::Other(format!("{}: cannot write: {e}", path.display()));
     let file = fs::File::create(&tmp).map_err(fail)?;

@@ -30,8 +30,17 @@ impl NodePool {
     pub fn new(gpus_per_node: u32, initial_nodes: u32, max_nodes: u32) -> NodePool {
         assert!(gpus_per_node > 0);
         assert!(initial_nodes <= max_nodes);
-        let nodes = (0..initial_nodes).map(|_| Node { ready: true, free_gpus: gpus_per_node }).collect();
-        NodePool { gpus_per_node, max_nodes, nodes }
+        let nodes = (0..initial_nodes)
+            .map(|_| Node {
+                ready: true,
+                free_gpus: gpus_per_node,
+            })
+            .collect();
+        NodePool {
+            gpus_per_node,
+            max_nodes,
+            nodes,
+        }
     }
 
     /// GPUs per node.
@@ -41,7 +50,10 @@ impl NodePool {
 
     /// Binds `gpus` GPUs on the first ready node with room; returns the node index.
     pub fn bind(&mut self, gpus: u32) -> Option<u32> {
-        let idx = self.nodes.iter().position(|n| n.ready && n.free_gpus >= gpus)?;
+        let idx = self
+            .nodes
+            .iter()
+            .position(|n| n.ready && n.free_gpus >= gpus)?;
         self.nodes[idx].free_gpus -= gpus;
         Some(idx as u32)
     }
@@ -60,11 +72,19 @@ impl NodePool {
         if gpus > self.gpus_per_node || self.nodes.len() as u32 >= self.max_nodes {
             return None;
         }
-        let provisioning: u32 = self.nodes.iter().filter(|n| !n.ready).map(|n| n.free_gpus).sum();
+        let provisioning: u32 = self
+            .nodes
+            .iter()
+            .filter(|n| !n.ready)
+            .map(|n| n.free_gpus)
+            .sum();
         if provisioning >= gpus_pending {
             return None;
         }
-        self.nodes.push(Node { ready: false, free_gpus: self.gpus_per_node });
+        self.nodes.push(Node {
+            ready: false,
+            free_gpus: self.gpus_per_node,
+        });
         Some(self.nodes.len() as u32 - 1)
     }
 
@@ -80,7 +100,11 @@ impl NodePool {
 
     /// GPUs bound to pods.
     pub fn gpus_bound(&self) -> u32 {
-        self.nodes.iter().filter(|n| n.ready).map(|n| self.gpus_per_node - n.free_gpus).sum()
+        self.nodes
+            .iter()
+            .filter(|n| n.ready)
+            .map(|n| self.gpus_per_node - n.free_gpus)
+            .sum()
     }
 }
 

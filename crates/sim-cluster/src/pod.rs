@@ -53,13 +53,19 @@ impl DurationDist {
     pub fn validate(&self) -> Result<(), String> {
         let ok = match *self {
             DurationDist::Fixed { secs } => secs.is_finite() && secs >= 0.0,
-            DurationDist::Uniform { min_s, max_s } => min_s.is_finite() && max_s.is_finite() && 0.0 <= min_s && min_s <= max_s,
-            DurationDist::LogNormal { p50_s, p99_s } => p50_s.is_finite() && p99_s.is_finite() && 0.0 < p50_s && p50_s <= p99_s,
+            DurationDist::Uniform { min_s, max_s } => {
+                min_s.is_finite() && max_s.is_finite() && 0.0 <= min_s && min_s <= max_s
+            }
+            DurationDist::LogNormal { p50_s, p99_s } => {
+                p50_s.is_finite() && p99_s.is_finite() && 0.0 < p50_s && p50_s <= p99_s
+            }
         };
         if ok {
             Ok(())
         } else {
-            Err(format!("invalid duration distribution {self:?}: need 0 <= min <= max, or 0 < p50 <= p99"))
+            Err(format!(
+                "invalid duration distribution {self:?}: need 0 <= min <= max, or 0 < p50 <= p99"
+            ))
         }
     }
 
@@ -83,7 +89,11 @@ pub enum StartupModel {
     Total { total: DurationDist },
     /// A sum of phases: image pull (before the container starts), then model load and engine
     /// warm-up (inside the container).
-    Phases { image_pull: DurationDist, model_load: DurationDist, engine_init: DurationDist },
+    Phases {
+        image_pull: DurationDist,
+        model_load: DurationDist,
+        engine_init: DurationDist,
+    },
 }
 
 /// The readiness probe.
@@ -114,7 +124,11 @@ impl StartupModel {
     pub fn sample(&self, probe: &ProbeSpec, rng: &mut SimRng) -> StartupTimes {
         let (container_start, server_up) = match self {
             StartupModel::Total { total } => (SimDuration::ZERO, total.sample(rng)),
-            StartupModel::Phases { image_pull, model_load, engine_init } => {
+            StartupModel::Phases {
+                image_pull,
+                model_load,
+                engine_init,
+            } => {
                 let pull = image_pull.sample(rng);
                 let load = model_load.sample(rng);
                 let init = engine_init.sample(rng);
@@ -129,14 +143,22 @@ impl StartupModel {
             let behind = server_up.as_nanos() - first_probe.as_nanos();
             SimDuration(first_probe.as_nanos() + behind.div_ceil(period_ns) * period_ns)
         };
-        StartupTimes { container_start, server_up, ready }
+        StartupTimes {
+            container_start,
+            server_up,
+            ready,
+        }
     }
 
     /// Checks every distribution.
     pub fn validate(&self) -> Result<(), String> {
         match self {
             StartupModel::Total { total } => total.validate(),
-            StartupModel::Phases { image_pull, model_load, engine_init } => {
+            StartupModel::Phases {
+                image_pull,
+                model_load,
+                engine_init,
+            } => {
                 image_pull.validate()?;
                 model_load.validate()?;
                 engine_init.validate()
@@ -151,12 +173,18 @@ mod tests {
     use sim_des::RngStreams;
 
     fn probe(initial_delay_s: f64, period_s: f64, checks_model: bool) -> ProbeSpec {
-        ProbeSpec { initial_delay_s, period_s, checks_model }
+        ProbeSpec {
+            initial_delay_s,
+            period_s,
+            checks_model,
+        }
     }
 
     #[test]
     fn ready_is_the_first_probe_tick_after_the_server_is_up() {
-        let model = StartupModel::Total { total: DurationDist::Fixed { secs: 47.0 } };
+        let model = StartupModel::Total {
+            total: DurationDist::Fixed { secs: 47.0 },
+        };
         let mut rng = RngStreams::new(1).stream("t");
         let t = model.sample(&probe(10.0, 10.0, true), &mut rng);
         assert_eq!(t.server_up, SimDuration::from_secs(47));
@@ -187,7 +215,10 @@ mod tests {
 
     #[test]
     fn uniform_default_stays_in_range_and_has_the_right_mean() {
-        let d = DurationDist::Uniform { min_s: 30.0, max_s: 120.0 };
+        let d = DurationDist::Uniform {
+            min_s: 30.0,
+            max_s: 120.0,
+        };
         let mut rng = RngStreams::new(9).stream("cold_start");
         let n = 20_000;
         let mut sum = 0.0;
@@ -201,9 +232,14 @@ mod tests {
 
     #[test]
     fn lognormal_matches_its_quantiles() {
-        let d = DurationDist::LogNormal { p50_s: 60.0, p99_s: 180.0 };
+        let d = DurationDist::LogNormal {
+            p50_s: 60.0,
+            p99_s: 180.0,
+        };
         let mut rng = RngStreams::new(3).stream("cold_start");
-        let mut v: Vec<f64> = (0..20_000).map(|_| d.sample(&mut rng).as_secs_f64()).collect();
+        let mut v: Vec<f64> = (0..20_000)
+            .map(|_| d.sample(&mut rng).as_secs_f64())
+            .collect();
         v.sort_by(f64::total_cmp);
         let p50 = v[10_000];
         let p99 = v[19_800];
@@ -213,8 +249,22 @@ mod tests {
 
     #[test]
     fn bad_parameters_are_rejected() {
-        assert!(DurationDist::Uniform { min_s: 5.0, max_s: 1.0 }.validate().is_err());
-        assert!(DurationDist::LogNormal { p50_s: 0.0, p99_s: 1.0 }.validate().is_err());
+        assert!(
+            DurationDist::Uniform {
+                min_s: 5.0,
+                max_s: 1.0
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            DurationDist::LogNormal {
+                p50_s: 0.0,
+                p99_s: 1.0
+            }
+            .validate()
+            .is_err()
+        );
         assert!(DurationDist::Fixed { secs: f64::NAN }.validate().is_err());
         assert!(DurationDist::Fixed { secs: 0.0 }.validate().is_ok());
     }

@@ -32,6 +32,9 @@ pub struct EngineConfig {
     pub num_gpu_blocks: u32,
     /// Longest sequence (prompt plus output) the engine accepts.
     pub max_model_len: u32,
+    /// Advance runs of identical decode steps in one event (the default). Off, every step is
+    /// its own event: slower, and the reference the fused path is tested against.
+    pub fuse_decode_steps: bool,
 }
 
 /// A request handed to a replica.
@@ -53,7 +56,11 @@ pub enum ReplicaEvent {
     /// The request emitted its first output token.
     FirstToken { id: u64, at: SimTime },
     /// The request emitted its last token and left the engine.
-    Finished { id: u64, at: SimTime, preemptions: u32 },
+    Finished {
+        id: u64,
+        at: SimTime,
+        preemptions: u32,
+    },
 }
 
 /// Point-in-time view of the engine, as vLLM's gauges and counters would show it.
@@ -213,7 +220,8 @@ impl Replica {
         assert!(cfg.max_num_seqs > 0 && cfg.max_num_batched_tokens > 0);
         let usable_blocks = cfg.num_gpu_blocks - 1;
         assert!(
-            u64::from(usable_blocks) * u64::from(cfg.block_size_tokens) >= u64::from(cfg.max_model_len),
+            u64::from(usable_blocks) * u64::from(cfg.block_size_tokens)
+                >= u64::from(cfg.max_model_len),
             "KV cache smaller than max_model_len"
         );
         Replica {
@@ -353,14 +361,17 @@ impl Replica {
         };
         if let Some(work) = &self.work {
             let clamp_t = t.max(work.start);
-            g.busy_ns_total += clamp_t.min(work.end()).saturating_since(work.start).as_nanos();
+            g.busy_ns_total += clamp_t
+                .min(work.end())
+                .saturating_since(work.start)
+                .as_nanos();
             let done = work.steps_done_by(clamp_t);
             g.steps_total += done;
             if work.is_run && done > 0 {
-                // Blocks were allocated for step 1 at scheduling; steps 2..=done+1 may add more,
-                // but gauges are published after a step, when step done+1 is not yet allocated.
-                let extra = self.run_extra_blocks(done as u32);
-                g.kv_blocks_used += extra;
+                // Blocks cover the step in flight (step done+1), as they do between the events
+                // of step-by-step simulation; step 1 was allocated when the run was planned.
+                let in_flight = (done + 1).min(work.steps) as u32;
+                g.kv_blocks_used += self.run_extra_blocks(in_flight);
                 g.generation_tokens_total += done * u64::from(work.batch);
             }
         }
@@ -371,10 +382,21 @@ impl Replica {
     /// Panics if an engine invariant is broken (KV over capacity, sequence cap exceeded).
     pub fn check_invariants(&self) {
         let held: u64 = self.running.iter().map(|s| u64::from(s.blocks)).sum();
-        assert_eq!(held + u64::from(self.free_blocks), u64::from(self.usable_blocks), "KV blocks leaked");
+        assert_eq!(
+            held + u64::from(self.free_blocks),
+            u64::from(self.usable_blocks),
+            "KV blocks leaked"
+        );
         assert!(self.free_blocks <= self.usable_blocks, "KV over capacity");
-        assert!(self.running.len() <= self.cfg.max_num_seqs as usize, "max_num_seqs exceeded");
-        assert!(self.waiting.iter().all(|s| s.blocks == 0 && s.computed == 0));
+        assert!(
+            self.running.len() <= self.cfg.max_num_seqs as usize,
+            "max_num_seqs exceeded"
+        );
+        assert!(
+            self.waiting
+                .iter()
+                .all(|s| s.blocks == 0 && s.computed == 0)
+        );
     }
 
     fn blocks_for(&self, tokens: u32) -> u32 {
@@ -393,7 +415,10 @@ impl Replica {
         }
         work.steps = j;
         self.generation += 1;
-        Some(Wake { at: work.end(), generation: self.generation })
+        Some(Wake {
+            at: work.end(),
+            generation: self.generation,
+        })
     }
 
     fn finish_step(&mut self, now: SimTime, events: &mut Vec<ReplicaEvent>) {
@@ -417,13 +442,20 @@ impl Replica {
             seq.generated += 1;
             self.generation_tokens_total += 1;
             if seq.generated == 1 && !seq.aborted {
-                events.push(ReplicaEvent::FirstToken { id: seq.id, at: now });
+                events.push(ReplicaEvent::FirstToken {
+                    id: seq.id,
+                    at: now,
+                });
             }
             if seq.generated >= seq.output_tokens {
                 let seq = self.running.remove(i);
                 self.free_blocks += seq.blocks;
                 if !seq.aborted {
-                    events.push(ReplicaEvent::Finished { id: seq.id, at: now, preemptions: seq.preemptions });
+                    events.push(ReplicaEvent::Finished {
+                        id: seq.id,
+                        at: now,
+                        preemptions: seq.preemptions,
+                    });
                 }
                 continue;
             }
@@ -450,7 +482,11 @@ impl Replica {
                 let seq = self.running.remove(i);
                 self.free_blocks += seq.blocks;
                 if !seq.aborted {
-                    events.push(ReplicaEvent::Finished { id: seq.id, at: now, preemptions: seq.preemptions });
+                    events.push(ReplicaEvent::Finished {
+                        id: seq.id,
+                        at: now,
+                        preemptions: seq.preemptions,
+                    });
                 }
                 continue;
             }
@@ -482,7 +518,12 @@ impl Replica {
     }
 
     /// Builds the next step at `now` (vLLM's `schedule()`), starts it, and returns its wake-up.
-    fn schedule(&mut self, now: SimTime, perf: &StepTimeModel, events: &mut Vec<ReplicaEvent>) -> Option<Wake> {
+    fn schedule(
+        &mut self,
+        now: SimTime,
+        perf: &StepTimeModel,
+        events: &mut Vec<ReplicaEvent>,
+    ) -> Option<Wake> {
         debug_assert!(self.work.is_none());
         let mut budget = self.cfg.max_num_batched_tokens;
         let mut shape = StepShape::default();
@@ -515,7 +556,9 @@ impl Replica {
             seq.step_tokens = n;
             budget -= n;
             let samples = seq.computed + n == seq.num_tokens();
-            all_decode &= n == 1 && samples;
+            // A one-token final prefill chunk also looks like a decode, but it emits the
+            // first token, which only the single-step path reports.
+            all_decode &= n == 1 && samples && seq.generated > 0;
             shape.add(n, seq.computed, samples);
             i += 1;
         }
@@ -544,7 +587,10 @@ impl Replica {
                 shape.add(n, 0, samples);
                 if !seq.scheduled_once {
                     seq.scheduled_once = true;
-                    events.push(ReplicaEvent::Scheduled { id: seq.id, at: now });
+                    events.push(ReplicaEvent::Scheduled {
+                        id: seq.id,
+                        at: now,
+                    });
                 }
                 self.running.push(seq);
                 admitted = true;
@@ -553,7 +599,12 @@ impl Replica {
         if shape.num_tokens == 0 {
             return None;
         }
-        let can_run = all_decode && all_running_scheduled && !admitted && !preempted && self.waiting_stays_blocked(budget);
+        let can_run = self.cfg.fuse_decode_steps
+            && all_decode
+            && all_running_scheduled
+            && !admitted
+            && !preempted
+            && self.waiting_stays_blocked(budget);
         let work = if can_run {
             self.plan_run(now, perf)
         } else {
@@ -570,7 +621,10 @@ impl Replica {
         };
         self.work = Some(work);
         self.generation += 1;
-        Some(Wake { at: work.end(), generation: self.generation })
+        Some(Wake {
+            at: work.end(),
+            generation: self.generation,
+        })
     }
 
     /// True when the head of WAITING cannot be admitted in any step of a decode run that
@@ -635,7 +689,10 @@ impl Replica {
     }
 
     fn preempt_last(&mut self) {
-        let mut victim = self.running.pop().expect("preemption needs a running request");
+        let mut victim = self
+            .running
+            .pop()
+            .expect("preemption needs a running request");
         self.free_blocks += victim.blocks;
         victim.blocks = 0;
         victim.computed = 0;

@@ -26,7 +26,11 @@ pub struct Router {
 impl Router {
     /// A router with its own random stream.
     pub fn new(policy: RoutingPolicy, rng: SimRng) -> Router {
-        Router { policy, next: 0, rng }
+        Router {
+            policy,
+            next: 0,
+            rng,
+        }
     }
 
     /// Picks one of `endpoints` (pod indices, in a stable order). `outstanding(pod)` gives the

@@ -31,7 +31,8 @@ impl RngStreams {
 
     /// The generator for the `index`-th member of a family, such as one per pod.
     pub fn stream_indexed(&self, name: &str, index: u64) -> SimRng {
-        let selector = stream_id(name) ^ u128::from(index).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);
+        let selector = stream_id(name)
+            ^ u128::from(index).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);
         let state = splitmix128(self.seed);
         Pcg64::new(state, selector)
     }

@@ -80,7 +80,11 @@ fn secs_to_ns(secs: f64) -> u64 {
         return 0;
     }
     let ns = (secs * NS_PER_S).round();
-    if ns >= u64::MAX as f64 { u64::MAX } else { ns as u64 }
+    if ns >= u64::MAX as f64 {
+        u64::MAX
+    } else {
+        ns as u64
+    }
 }
 
 impl Add<SimDuration> for SimTime {
@@ -101,7 +105,12 @@ impl Sub<SimTime> for SimTime {
     /// # Panics
     /// When `rhs` is later than `self`: time differences are never negative.
     fn sub(self, rhs: SimTime) -> SimDuration {
-        assert!(rhs.0 <= self.0, "negative time difference: {} - {}", self, rhs);
+        assert!(
+            rhs.0 <= self.0,
+            "negative time difference: {} - {}",
+            self,
+            rhs
+        );
         SimDuration(self.0 - rhs.0)
     }
 }
@@ -115,13 +124,23 @@ impl Add for SimDuration {
 
 impl fmt::Display for SimTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:09}s", self.0 / 1_000_000_000, self.0 % 1_000_000_000)
+        write!(
+            f,
+            "{}.{:09}s",
+            self.0 / 1_000_000_000,
+            self.0 % 1_000_000_000
+        )
     }
 }
 
 impl fmt::Display for SimDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{:09}s", self.0 / 1_000_000_000, self.0 % 1_000_000_000)
+        write!(
+            f,
+            "{}.{:09}s",
+            self.0 / 1_000_000_000,
+            self.0 % 1_000_000_000
+        )
     }
 }
 

@@ -23,9 +23,11 @@ mod spec;
 mod world;
 
 pub use report::{
-    CountStats, FailureReason, Percentiles, RequestRecord, RunReport, SloCheckResult, Summary, TimelineRow,
+    CountStats, FailureReason, Percentiles, RequestRecord, RunReport, SloCheckResult, Summary,
+    TimelineRow,
 };
 pub use spec::{
-    ClusterSpec, LatencyMetric, NoEndpoint, PercentileCheck, PodsSpec, RoutingSpec, RunOptions, RunSpec, SloSpec,
+    ClusterSpec, LatencyMetric, NoEndpoint, PercentileCheck, PodsSpec, RoutingSpec, RunOptions,
+    RunSpec, SloSpec,
 };
 pub use world::run;

@@ -255,6 +255,10 @@ impl LatencyRecorder {
     }
 
     pub(crate) fn quantile_s(&self, q: f64) -> f64 {
-        if self.hist.is_empty() { 0.0 } else { self.hist.value_at_quantile(q) as f64 / 1e6 }
+        if self.hist.is_empty() {
+            0.0
+        } else {
+            self.hist.value_at_quantile(q) as f64 / 1e6
+        }
     }
 }

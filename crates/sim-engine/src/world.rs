@@ -10,7 +10,8 @@ use sim_des::{EventQueue, RngStreams, SimDuration, SimRng, SimTime};
 use sim_workload::{Request, RequestStream, TraceError};
 
 use crate::report::{
-    CountStats, FailureReason, LatencyRecorder, RequestRecord, RunReport, SloCheckResult, Summary, TimelineRow,
+    CountStats, FailureReason, LatencyRecorder, RequestRecord, RunReport, SloCheckResult, Summary,
+    TimelineRow,
 };
 use crate::spec::{LatencyMetric, NoEndpoint, RunOptions, RunSpec};
 
@@ -18,7 +19,12 @@ use crate::spec::{LatencyMetric, NoEndpoint, RunOptions, RunSpec};
 ///
 /// # Errors
 /// When the workload stream yields an error (a bad trace line); the run stops there.
-pub fn run(spec: &RunSpec, seed: u64, workload: RequestStream<'_>, opts: &RunOptions) -> Result<RunReport, TraceError> {
+pub fn run(
+    spec: &RunSpec,
+    seed: u64,
+    workload: RequestStream<'_>,
+    opts: &RunOptions,
+) -> Result<RunReport, TraceError> {
     let mut world = World::new(spec, seed, workload, *opts);
     world.start()?;
     world.run_loop()?;
@@ -137,7 +143,12 @@ struct World<'a> {
 }
 
 impl<'a> World<'a> {
-    fn new(spec: &'a RunSpec, seed: u64, workload: RequestStream<'a>, opts: RunOptions) -> World<'a> {
+    fn new(
+        spec: &'a RunSpec,
+        seed: u64,
+        workload: RequestStream<'a>,
+        opts: RunOptions,
+    ) -> World<'a> {
         let streams = RngStreams::new(seed);
         World {
             spec,
@@ -152,7 +163,11 @@ impl<'a> World<'a> {
             pods: Vec::new(),
             endpoints: Vec::new(),
             gateway: VecDeque::new(),
-            nodes: NodePool::new(spec.cluster.gpus_per_node, spec.cluster.initial_nodes, spec.cluster.max_nodes),
+            nodes: NodePool::new(
+                spec.cluster.gpus_per_node,
+                spec.cluster.initial_nodes,
+                spec.cluster.max_nodes,
+            ),
             pending_pods: VecDeque::new(),
             router: Router::new(spec.routing.policy, streams.stream("routing")),
             cold_start_rng: streams.stream("cold_start"),
@@ -240,13 +255,17 @@ impl<'a> World<'a> {
                         self.drain_gateway();
                     }
                 }
-                Ev::PodTerminateDeadline { pod, generation } => self.on_terminate_deadline(pod, generation),
+                Ev::PodTerminateDeadline { pod, generation } => {
+                    self.on_terminate_deadline(pod, generation)
+                }
                 Ev::NodeReady { node } => {
                     self.nodes.node_ready(node);
                     self.bind_pending();
                 }
                 Ev::GatewayTimeout { req } => {
-                    if self.reqs[req as usize].status == Status::InFlight && self.reqs[req as usize].pod == NO_POD {
+                    if self.reqs[req as usize].status == Status::InFlight
+                        && self.reqs[req as usize].pod == NO_POD
+                    {
                         self.fail(req, FailureReason::GatewayTimeout);
                     }
                 }
@@ -299,7 +318,10 @@ impl<'a> World<'a> {
         self.in_flight += 1;
         self.tick_arrivals += 1;
         if let Some(timeout_s) = self.spec.routing.client_timeout_s {
-            self.queue.push(self.now + SimDuration::from_secs_f64(timeout_s), Ev::ClientTimeout { req: id });
+            self.queue.push(
+                self.now + SimDuration::from_secs_f64(timeout_s),
+                Ev::ClientTimeout { req: id },
+            );
         }
         self.route(id);
         self.pull_next_arrival()
@@ -308,14 +330,19 @@ impl<'a> World<'a> {
     /// Sends a request to a Ready replica, or applies the no-endpoint behaviour.
     fn route(&mut self, id: u64) {
         let pods = &self.pods;
-        let picked = self.router.pick(&self.endpoints, |p| pods[p as usize].replica.outstanding());
+        let picked = self
+            .router
+            .pick(&self.endpoints, |p| pods[p as usize].replica.outstanding());
         match picked {
             Some(pod) => self.dispatch(id, pod),
             None => match self.spec.routing.no_endpoint {
                 NoEndpoint::Fail => self.fail(id, FailureReason::NoEndpoint),
                 NoEndpoint::Queue { timeout_s } => {
                     self.gateway.push_back(id);
-                    self.queue.push(self.now + SimDuration::from_secs_f64(timeout_s), Ev::GatewayTimeout { req: id });
+                    self.queue.push(
+                        self.now + SimDuration::from_secs_f64(timeout_s),
+                        Ev::GatewayTimeout { req: id },
+                    );
                 }
             },
         }
@@ -336,9 +363,18 @@ impl<'a> World<'a> {
             self.fail(id, FailureReason::ContextLength);
             return;
         }
-        let rr = ReplicaRequest { id, prompt_tokens: r.prompt_tokens, output_tokens: r.output_tokens };
+        let rr = ReplicaRequest {
+            id,
+            prompt_tokens: r.prompt_tokens,
+            output_tokens: r.output_tokens,
+        };
         self.reqs[id as usize].pod = pod;
-        let wake = self.pods[pod as usize].replica.enqueue(rr, self.now, &self.spec.perf, &mut self.replica_events);
+        let wake = self.pods[pod as usize].replica.enqueue(
+            rr,
+            self.now,
+            &self.spec.perf,
+            &mut self.replica_events,
+        );
         self.after_replica_call(pod, wake);
     }
 
@@ -347,16 +383,29 @@ impl<'a> World<'a> {
         if p.phase == Phase::Gone {
             return;
         }
-        let wake = p.replica.on_step_end(self.now, generation, &self.spec.perf, &mut self.replica_events);
+        let wake = p.replica.on_step_end(
+            self.now,
+            generation,
+            &self.spec.perf,
+            &mut self.replica_events,
+        );
         self.after_replica_call(pod, wake);
-        if self.pods[pod as usize].phase == Phase::Terminating && self.pods[pod as usize].replica.is_empty() {
+        if self.pods[pod as usize].phase == Phase::Terminating
+            && self.pods[pod as usize].replica.is_empty()
+        {
             self.pod_gone(pod);
         }
     }
 
     fn after_replica_call(&mut self, pod: u32, wake: Option<Wake>) {
         if let Some(w) = wake {
-            self.queue.push(w.at, Ev::Step { pod, generation: w.generation });
+            self.queue.push(
+                w.at,
+                Ev::Step {
+                    pod,
+                    generation: w.generation,
+                },
+            );
         }
         let mut events = std::mem::take(&mut self.replica_events);
         for ev in events.drain(..) {
@@ -373,7 +422,11 @@ impl<'a> World<'a> {
                         r.first_token = Some(at);
                     }
                 }
-                ReplicaEvent::Finished { id, at, preemptions } => {
+                ReplicaEvent::Finished {
+                    id,
+                    at,
+                    preemptions,
+                } => {
                     if self.reqs[id as usize].status == Status::InFlight {
                         self.reqs[id as usize].preemptions = preemptions;
                         self.complete(id, at);
@@ -398,7 +451,8 @@ impl<'a> World<'a> {
         self.queue_lat.record_ns(queue.as_nanos());
         let tpot_s = tpot_s(r);
         if let Some(t) = tpot_s {
-            self.tpot.record_ns(SimDuration::from_secs_f64(t).as_nanos());
+            self.tpot
+                .record_ns(SimDuration::from_secs_f64(t).as_nanos());
         }
         let met = slo.ttft_s.is_none_or(|m| ttft.as_secs_f64() <= m)
             && slo.tpot_s.is_none_or(|m| tpot_s.unwrap_or(0.0) <= m)
@@ -419,7 +473,10 @@ impl<'a> World<'a> {
         self.in_flight -= 1;
         self.failed += 1;
         self.tick_failed += 1;
-        let idx = FailureReason::ALL.iter().position(|&f| f == reason).expect("known reason");
+        let idx = FailureReason::ALL
+            .iter()
+            .position(|&f| f == reason)
+            .expect("known reason");
         self.failures[idx] += 1;
     }
 
@@ -438,7 +495,9 @@ impl<'a> World<'a> {
 
     fn drain_gateway(&mut self) {
         while !self.endpoints.is_empty() {
-            let Some(id) = self.gateway.pop_front() else { break };
+            let Some(id) = self.gateway.pop_front() else {
+                break;
+            };
             if self.reqs[id as usize].status == Status::InFlight {
                 self.route(id);
             }
@@ -503,9 +562,17 @@ impl<'a> World<'a> {
             return;
         }
         let generation = p.generation;
-        let times: StartupTimes = self.spec.pods.startup.sample(&self.spec.pods.readiness, &mut self.cold_start_rng);
-        self.queue.push(self.now + times.server_up, Ev::PodServerUp { pod, generation });
-        self.queue.push(self.now + times.ready, Ev::PodReady { pod, generation });
+        let times: StartupTimes = self
+            .spec
+            .pods
+            .startup
+            .sample(&self.spec.pods.readiness, &mut self.cold_start_rng);
+        self.queue.push(
+            self.now + times.server_up,
+            Ev::PodServerUp { pod, generation },
+        );
+        self.queue
+            .push(self.now + times.ready, Ev::PodReady { pod, generation });
     }
 
     fn set_ready(&mut self, pod: u32) {
@@ -536,8 +603,10 @@ impl<'a> World<'a> {
                     self.pod_gone(pod);
                 } else {
                     let generation = p.generation;
-                    let deadline = self.now + SimDuration::from_secs_f64(self.spec.pods.termination_grace_s);
-                    self.queue.push(deadline, Ev::PodTerminateDeadline { pod, generation });
+                    let deadline =
+                        self.now + SimDuration::from_secs_f64(self.spec.pods.termination_grace_s);
+                    self.queue
+                        .push(deadline, Ev::PodTerminateDeadline { pod, generation });
                 }
             }
             Phase::Terminating | Phase::Gone => {}
@@ -579,7 +648,8 @@ impl<'a> World<'a> {
 
     fn record_ready_change(&mut self) {
         let now = self.now;
-        self.ready_integral_ns += u128::from(self.ready_count) * u128::from(now.saturating_since(self.ready_since).as_nanos());
+        self.ready_integral_ns += u128::from(self.ready_count)
+            * u128::from(now.saturating_since(self.ready_since).as_nanos());
         self.ready_since = now;
         self.ready_count = self.endpoints.len() as u32;
         self.ready_min = self.ready_min.min(self.ready_count);
@@ -622,8 +692,11 @@ impl<'a> World<'a> {
             arrivals: std::mem::take(&mut self.tick_arrivals),
             completed: std::mem::take(&mut self.tick_completed),
             failed: std::mem::take(&mut self.tick_failed),
-            gateway_queue: self.gateway.iter().filter(|&&id| self.reqs[id as usize].status == Status::InFlight).count()
-                as u32,
+            gateway_queue: self
+                .gateway
+                .iter()
+                .filter(|&&id| self.reqs[id as usize].status == Status::InFlight)
+                .count() as u32,
             ..TimelineRow::default()
         };
         let mut tokens = 0u64;
@@ -658,14 +731,22 @@ impl<'a> World<'a> {
             row.kv_usage_mean = kv_sum / f64::from(row.ready_replicas);
             row.gpu_busy_mean = busy_sum / f64::from(row.ready_replicas);
         }
-        row.tokens_per_s = if dt_s > 0.0 { tokens as f64 / dt_s } else { 0.0 };
+        row.tokens_per_s = if dt_s > 0.0 {
+            tokens as f64 / dt_s
+        } else {
+            0.0
+        };
         self.last_tick = now;
         self.timeline.push(row);
     }
 
     fn check_conservation(&self) {
         let arrived = self.reqs.len() as u64;
-        assert_eq!(arrived, self.completed + self.failed + self.in_flight, "requests not conserved");
+        assert_eq!(
+            arrived,
+            self.completed + self.failed + self.in_flight,
+            "requests not conserved"
+        );
     }
 
     fn finish(mut self) -> RunReport {
@@ -675,12 +756,17 @@ impl<'a> World<'a> {
         self.check_conservation();
         let spec = self.spec;
         let mut gpu_ns: u128 = 0;
-        let (mut tokens, mut prompt, mut preempt, mut steps) =
-            (self.gone_tokens, self.gone_prompt_tokens, self.gone_preemptions, self.gone_steps);
+        let (mut tokens, mut prompt, mut preempt, mut steps) = (
+            self.gone_tokens,
+            self.gone_prompt_tokens,
+            self.gone_preemptions,
+            self.gone_steps,
+        );
         for p in &self.pods {
             if let Some(bound) = p.bound_at {
                 let until = p.gone_at.unwrap_or(end).min(end);
-                gpu_ns += u128::from(until.saturating_since(bound).as_nanos()) * u128::from(spec.tp);
+                gpu_ns +=
+                    u128::from(until.saturating_since(bound).as_nanos()) * u128::from(spec.tp);
             }
             if p.phase != Phase::Gone {
                 let g = p.replica.gauges_at(end);
@@ -692,14 +778,22 @@ impl<'a> World<'a> {
         }
         let gpu_hours = gpu_ns as f64 / 3.6e12;
         let total = self.reqs.len() as u64;
-        let slo_attainment = if total == 0 { 1.0 } else { self.slo_met as f64 / total as f64 };
+        let slo_attainment = if total == 0 {
+            1.0
+        } else {
+            self.slo_met as f64 / total as f64
+        };
         let mut summary = Summary {
             seed: self.seed,
             requests_total: total,
             requests_completed: self.completed,
             requests_failed: self.failed,
             requests_in_flight_at_end: self.in_flight,
-            failures: FailureReason::ALL.iter().copied().zip(self.failures).collect(),
+            failures: FailureReason::ALL
+                .iter()
+                .copied()
+                .zip(self.failures)
+                .collect(),
             ttft_s: self.ttft.percentiles(),
             tpot_s: self.tpot.percentiles(),
             e2e_s: self.e2e.percentiles(),
@@ -709,7 +803,11 @@ impl<'a> World<'a> {
             gpu_hours,
             cost_usd: gpu_hours * spec.usd_per_gpu_hour,
             replicas: CountStats {
-                min: if self.ready_min == u32::MAX { 0 } else { self.ready_min },
+                min: if self.ready_min == u32::MAX {
+                    0
+                } else {
+                    self.ready_min
+                },
                 max: self.ready_max,
                 mean: if end.as_nanos() == 0 {
                     f64::from(self.ready_count)
@@ -725,8 +823,16 @@ impl<'a> World<'a> {
             events_total: self.events_total,
         };
         summary.slo_checks = self.slo_checks(&summary);
-        let requests = if self.opts.keep_requests { self.request_records() } else { Vec::new() };
-        RunReport { summary, timeline: self.timeline, requests }
+        let requests = if self.opts.keep_requests {
+            self.request_records()
+        } else {
+            Vec::new()
+        };
+        RunReport {
+            summary,
+            timeline: self.timeline,
+            requests,
+        }
     }
 
     fn slo_checks(&self, summary: &Summary) -> Vec<SloCheckResult> {
@@ -764,7 +870,8 @@ impl<'a> World<'a> {
             .enumerate()
             .map(|(id, r)| {
                 let completed = r.status == Status::Completed;
-                let secs = |t: Option<SimTime>| t.map(|t| t.saturating_since(r.arrival).as_secs_f64());
+                let secs =
+                    |t: Option<SimTime>| t.map(|t| t.saturating_since(r.arrival).as_secs_f64());
                 let ttft_s = if completed { secs(r.first_token) } else { None };
                 let e2e_s = if completed { secs(r.finished) } else { None };
                 let tpot = if completed { tpot_s(r) } else { None };
@@ -785,7 +892,11 @@ impl<'a> World<'a> {
                     ttft_s,
                     tpot_s: tpot,
                     e2e_s,
-                    queue_s: if completed { secs(r.first_scheduled) } else { None },
+                    queue_s: if completed {
+                        secs(r.first_scheduled)
+                    } else {
+                        None
+                    },
                     preemptions: r.preemptions,
                     slo_met,
                 }
@@ -804,5 +915,9 @@ fn tpot_s(r: &Req) -> Option<f64> {
 }
 
 fn fmt_pct(p: f64) -> String {
-    if p.fract() == 0.0 { format!("{}", p as u64) } else { format!("{p}").replace('.', "_") }
+    if p.fract() == 0.0 {
+        format!("{}", p as u64)
+    } else {
+        format!("{p}").replace('.', "_")
+    }
 }

@@ -31,7 +31,13 @@ struct LatencyWire {
 
 impl From<&Percentiles> for LatencyWire {
     fn from(p: &Percentiles) -> LatencyWire {
-        LatencyWire { mean: round9(p.mean), p50: round9(p.p50), p90: round9(p.p90), p99: round9(p.p99), count: p.count }
+        LatencyWire {
+            mean: round9(p.mean),
+            p50: round9(p.p50),
+            p90: round9(p.p90),
+            p99: round9(p.p99),
+            count: p.count,
+        }
     }
 }
 
@@ -101,7 +107,11 @@ fn round9(x: f64) -> f64 {
 ///
 /// # Errors
 /// When the writer fails.
-pub fn write_summary_json(out: impl Write, scenario: &Scenario, report: &RunReport) -> io::Result<()> {
+pub fn write_summary_json(
+    out: impl Write,
+    scenario: &Scenario,
+    report: &RunReport,
+) -> io::Result<()> {
     let s = &report.summary;
     let r = &scenario.resolved;
     let wire = SummaryWire {
@@ -121,12 +131,21 @@ pub fn write_summary_json(out: impl Write, scenario: &Scenario, report: &RunRepo
         slo_checks: s
             .slo_checks
             .iter()
-            .map(|c| SloCheckWire { name: &c.name, threshold: c.threshold, actual: round9(c.actual), ok: c.ok })
+            .map(|c| SloCheckWire {
+                name: &c.name,
+                threshold: c.threshold,
+                actual: round9(c.actual),
+                ok: c.ok,
+            })
             .collect(),
         slo_ok: s.slo_checks.iter().all(|c| c.ok),
         gpu_hours: round9(s.gpu_hours),
         cost_usd: round9(s.cost_usd),
-        replicas: CountWire { min: s.replicas.min, max: s.replicas.max, mean: round9(s.replicas.mean) },
+        replicas: CountWire {
+            min: s.replicas.min,
+            max: s.replicas.max,
+            mean: round9(s.replicas.mean),
+        },
         sim_duration_s: round9(s.sim_duration_s),
         prompt_tokens_total: s.prompt_tokens_total,
         generation_tokens_total: s.generation_tokens_total,
@@ -179,7 +198,11 @@ pub fn write_timeline_csv(out: impl Write, report: &RunReport) -> io::Result<()>
     let mut last_t = 0.0;
     for r in &report.timeline {
         let dt = r.t_s - last_t;
-        let rate = if dt > 0.0 { r.arrivals as f64 / dt } else { 0.0 };
+        let rate = if dt > 0.0 {
+            r.arrivals as f64 / dt
+        } else {
+            0.0
+        };
         last_t = r.t_s;
         w.write_record([
             fmt6(r.t_s),
@@ -270,18 +293,38 @@ pub fn render_text(scenario: &Scenario, summary: &Summary) -> String {
         s.requests_completed,
         s.requests_failed,
         if s.requests_in_flight_at_end > 0 {
-            format!(", {} still in flight at the drain limit", s.requests_in_flight_at_end)
+            format!(
+                ", {} still in flight at the drain limit",
+                s.requests_in_flight_at_end
+            )
         } else {
             String::new()
         }
     );
-    let failed: Vec<String> = s.failures.iter().filter(|(_, n)| *n > 0).map(|(f, n)| format!("{} {n}", f.name())).collect();
+    let failed: Vec<String> = s
+        .failures
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(f, n)| format!("{} {n}", f.name()))
+        .collect();
     if !failed.is_empty() {
         let _ = writeln!(out, "failures  {}", failed.join(", "));
     }
-    let _ = writeln!(out, "latency          mean       p50       p90       p99   (seconds)");
-    for (name, p) in [("ttft_s", &s.ttft_s), ("tpot_s", &s.tpot_s), ("e2e_s", &s.e2e_s), ("queue_s", &s.queue_s)] {
-        let _ = writeln!(out, "  {name:<9} {:>9.4} {:>9.4} {:>9.4} {:>9.4}", p.mean, p.p50, p.p90, p.p99);
+    let _ = writeln!(
+        out,
+        "latency          mean       p50       p90       p99   (seconds)"
+    );
+    for (name, p) in [
+        ("ttft_s", &s.ttft_s),
+        ("tpot_s", &s.tpot_s),
+        ("e2e_s", &s.e2e_s),
+        ("queue_s", &s.queue_s),
+    ] {
+        let _ = writeln!(
+            out,
+            "  {name:<9} {:>9.4} {:>9.4} {:>9.4} {:>9.4}",
+            p.mean, p.p50, p.p90, p.p99
+        );
     }
     let _ = writeln!(out, "SLO attainment  {:.2} %", s.slo_attainment * 100.0);
     for c in &s.slo_checks {

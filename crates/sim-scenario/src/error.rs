@@ -17,14 +17,29 @@ pub struct ScenarioError {
 
 impl ScenarioError {
     /// An error at a byte offset of `text`.
-    pub fn at_offset(file: &str, text: &str, offset: usize, message: impl Into<String>) -> ScenarioError {
+    pub fn at_offset(
+        file: &str,
+        text: &str,
+        offset: usize,
+        message: impl Into<String>,
+    ) -> ScenarioError {
         let (line, column) = line_col(text, offset);
-        ScenarioError { file: file.to_string(), line: Some(line), column: Some(column), message: message.into() }
+        ScenarioError {
+            file: file.to_string(),
+            line: Some(line),
+            column: Some(column),
+            message: message.into(),
+        }
     }
 
     /// An error about the file as a whole.
     pub fn whole_file(file: &str, message: impl Into<String>) -> ScenarioError {
-        ScenarioError { file: file.to_string(), line: None, column: None, message: message.into() }
+        ScenarioError {
+            file: file.to_string(),
+            line: None,
+            column: None,
+            message: message.into(),
+        }
     }
 }
 
@@ -75,6 +90,9 @@ mod tests {
     fn display_names_file_line_and_column() {
         let e = ScenarioError::at_offset("s.toml", "x\ny", 2, "bad");
         assert_eq!(e.to_string(), "s.toml:2:1: bad");
-        assert_eq!(ScenarioError::whole_file("s.toml", "empty").to_string(), "s.toml: empty");
+        assert_eq!(
+            ScenarioError::whole_file("s.toml", "empty").to_string(),
+            "s.toml: empty"
+        );
     }
 }

@@ -14,7 +14,11 @@ pub struct Locator<'a> {
 impl<'a> Locator<'a> {
     /// Parses `text` once, keeping spans. A text that does not parse locates nothing.
     pub fn new(file: &'a str, text: &'a str) -> Locator<'a> {
-        Locator { file, text, root: DeTable::parse(text).ok() }
+        Locator {
+            file,
+            text,
+            root: DeTable::parse(text).ok(),
+        }
     }
 
     /// The byte offset of the value at `path`, or of the deepest table on the path that exists.
@@ -23,7 +27,8 @@ impl<'a> Locator<'a> {
         let mut table = root.get_ref();
         let mut found = None;
         for seg in path {
-            let Some((key, value)) = table.iter().find(|(k, _)| k.get_ref().as_ref() == *seg) else {
+            let Some((key, value)) = table.iter().find(|(k, _)| k.get_ref().as_ref() == *seg)
+            else {
                 break;
             };
             // Point at the value for leaves and at the key for tables (the header line).

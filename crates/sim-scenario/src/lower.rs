@@ -3,14 +3,15 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use sim_cluster::catalog::Catalog;
 use sim_cluster::catalog as perf;
+use sim_cluster::catalog::Catalog;
 use sim_cluster::perf::StepTimeModel;
 use sim_cluster::pod::{DurationDist, ProbeSpec, StartupModel};
 use sim_cluster::replica::EngineConfig;
 use sim_cluster::router::RoutingPolicy;
 use sim_engine::{
-    ClusterSpec, LatencyMetric, NoEndpoint, PercentileCheck, PodsSpec, RoutingSpec, RunSpec, SloSpec,
+    ClusterSpec, LatencyMetric, NoEndpoint, PercentileCheck, PodsSpec, RoutingSpec, RunSpec,
+    SloSpec,
 };
 use sim_workload::{LengthDist, RateProfile, SyntheticSpec, TraceFormat, Transform};
 
@@ -100,7 +101,9 @@ impl WorkloadPlan {
                 let base = sim_workload::synthetic(spec, &streams);
                 sim_workload::transform(base, transform)
             }
-            WorkloadPlan::Trace { format, transform, .. } => {
+            WorkloadPlan::Trace {
+                format, transform, ..
+            } => {
                 let reader = trace.expect("a trace plan needs its reader");
                 sim_workload::transform(sim_workload::read_trace(*format, reader), transform)
             }
@@ -116,7 +119,12 @@ impl WorkloadPlan {
 pub fn load(file: &str, text: &str, files: &dyn Files) -> Result<Scenario, ScenarioError> {
     let parsed: ScenarioFile = toml::from_str(text).map_err(|e| toml_error(file, text, &e))?;
     let loc = Locator::new(file, text);
-    Lowering { file, loc: &loc, files }.lower(parsed)
+    Lowering {
+        file,
+        loc: &loc,
+        files,
+    }
+    .lower(parsed)
 }
 
 /// Turns a TOML error into ours, keeping its position.
@@ -155,8 +163,10 @@ impl Lowering<'_> {
         let mut catalog = Catalog::builtin();
         if let Some(rel) = &f.catalog.path {
             let path = self.resolve_path(rel);
-            let text =
-                self.files.read_to_string(&path).map_err(|e| self.err(&["catalog", "path"], format!("cannot read {path}: {e}")))?;
+            let text = self
+                .files
+                .read_to_string(&path)
+                .map_err(|e| self.err(&["catalog", "path"], format!("cannot read {path}: {e}")))?;
             let extra = Catalog::parse(&text).map_err(|e| ScenarioError {
                 file: path.clone(),
                 line: e.line,
@@ -168,19 +178,31 @@ impl Lowering<'_> {
         let d = &f.deployment;
         let gpu = catalog.gpu(&d.gpu).cloned().ok_or_else(|| {
             let known: Vec<&str> = catalog.gpu_names().collect();
-            self.err(&["deployment", "gpu"], format!("unknown GPU {:?}; known: {}", d.gpu, known.join(", ")))
+            self.err(
+                &["deployment", "gpu"],
+                format!("unknown GPU {:?}; known: {}", d.gpu, known.join(", ")),
+            )
         })?;
         let model = catalog.model(&d.model).cloned().ok_or_else(|| {
             let known: Vec<&str> = catalog.model_names().collect();
-            self.err(&["deployment", "model"], format!("unknown model {:?}; known: {}", d.model, known.join(", ")))
+            self.err(
+                &["deployment", "model"],
+                format!("unknown model {:?}; known: {}", d.model, known.join(", ")),
+            )
         })?;
         let tp = d.tensor_parallel.unwrap_or(1);
         if tp == 0 || !tp.is_power_of_two() {
-            return Err(self.err(&["deployment", "tensor_parallel"], format!("tensor_parallel must be 1, 2, 4 or 8, got {tp}")));
+            return Err(self.err(
+                &["deployment", "tensor_parallel"],
+                format!("tensor_parallel must be 1, 2, 4 or 8, got {tp}"),
+            ));
         }
         let gpus_per_node = f.cluster.gpus_per_node.unwrap_or(8);
         if gpus_per_node == 0 {
-            return Err(self.err(&["cluster", "gpus_per_node"], "gpus_per_node must be at least 1"));
+            return Err(self.err(
+                &["cluster", "gpus_per_node"],
+                "gpus_per_node must be at least 1",
+            ));
         }
         if tp > gpus_per_node {
             return Err(self.err(
@@ -188,22 +210,37 @@ impl Lowering<'_> {
                 format!("tensor_parallel {tp} needs more GPUs than a node has ({gpus_per_node})"),
             ));
         }
-        let perf_model = StepTimeModel::new(&gpu, &model, tp).map_err(|e| self.err(&["deployment", "model"], e))?;
+        let perf_model = StepTimeModel::new(&gpu, &model, tp)
+            .map_err(|e| self.err(&["deployment", "model"], e))?;
 
         // Engine.
         let e = &f.engine;
-        let max_num_batched_tokens = e.max_num_batched_tokens.unwrap_or_else(|| perf::default_max_num_batched_tokens(&gpu));
-        let max_num_seqs = e.max_num_seqs.unwrap_or_else(|| perf::default_max_num_seqs(&gpu).min(max_num_batched_tokens));
+        let max_num_batched_tokens = e
+            .max_num_batched_tokens
+            .unwrap_or_else(|| perf::default_max_num_batched_tokens(&gpu));
+        let max_num_seqs = e
+            .max_num_seqs
+            .unwrap_or_else(|| perf::default_max_num_seqs(&gpu).min(max_num_batched_tokens));
         let block_size_tokens = e.block_size_tokens.unwrap_or(16);
         let gpu_memory_utilization = e.gpu_memory_utilization.unwrap_or(0.9);
         let max_model_len = e.max_model_len.unwrap_or(model.max_model_len);
-        positive_u32(self, &["engine", "max_num_batched_tokens"], max_num_batched_tokens)?;
+        positive_u32(
+            self,
+            &["engine", "max_num_batched_tokens"],
+            max_num_batched_tokens,
+        )?;
         positive_u32(self, &["engine", "max_num_seqs"], max_num_seqs)?;
         if ![8, 16, 32, 64, 128].contains(&block_size_tokens) {
-            return Err(self.err(&["engine", "block_size_tokens"], format!("block_size_tokens must be 8, 16, 32, 64 or 128, got {block_size_tokens}")));
+            return Err(self.err(
+                &["engine", "block_size_tokens"],
+                format!("block_size_tokens must be 8, 16, 32, 64 or 128, got {block_size_tokens}"),
+            ));
         }
         if !(gpu_memory_utilization > 0.0 && gpu_memory_utilization <= 1.0) {
-            return Err(self.err(&["engine", "gpu_memory_utilization"], format!("gpu_memory_utilization must be in (0, 1], got {gpu_memory_utilization}")));
+            return Err(self.err(
+                &["engine", "gpu_memory_utilization"],
+                format!("gpu_memory_utilization must be in (0, 1], got {gpu_memory_utilization}"),
+            ));
         }
         if max_model_len == 0 || max_model_len > model.max_model_len {
             return Err(self.err(
@@ -213,12 +250,24 @@ impl Lowering<'_> {
         }
         let num_gpu_blocks = match e.num_gpu_blocks_override {
             Some(n) => n,
-            None => perf::kv_cache_blocks(&gpu, &model, tp, gpu_memory_utilization, max_num_batched_tokens, block_size_tokens)
-                .map_err(|msg| self.err(&["deployment", "model"], msg))?,
+            None => perf::kv_cache_blocks(
+                &gpu,
+                &model,
+                tp,
+                gpu_memory_utilization,
+                max_num_batched_tokens,
+                block_size_tokens,
+            )
+            .map_err(|msg| self.err(&["deployment", "model"], msg))?,
         };
-        let kv_cache_tokens = u64::from(num_gpu_blocks.saturating_sub(1)) * u64::from(block_size_tokens);
+        let kv_cache_tokens =
+            u64::from(num_gpu_blocks.saturating_sub(1)) * u64::from(block_size_tokens);
         if num_gpu_blocks < 2 || kv_cache_tokens < u64::from(max_model_len) {
-            let path: &[&str] = if e.max_model_len.is_some() { &["engine", "max_model_len"] } else { &["deployment", "model"] };
+            let path: &[&str] = if e.max_model_len.is_some() {
+                &["engine", "max_model_len"]
+            } else {
+                &["deployment", "model"]
+            };
             return Err(self.err(
                 path,
                 format!(
@@ -227,16 +276,32 @@ impl Lowering<'_> {
                 ),
             ));
         }
-        let engine = EngineConfig { max_num_seqs, max_num_batched_tokens, block_size_tokens, num_gpu_blocks, max_model_len };
+        let engine = EngineConfig {
+            max_num_seqs,
+            max_num_batched_tokens,
+            block_size_tokens,
+            num_gpu_blocks,
+            max_model_len,
+            fuse_decode_steps: e.fuse_decode_steps.unwrap_or(true),
+        };
 
         // Pods.
         let initial_ready = match d.initial_state.as_deref().unwrap_or("ready") {
             "ready" => true,
             "cold" => false,
-            other => return Err(self.err(&["deployment", "initial_state"], format!("initial_state must be \"ready\" or \"cold\", got {other:?}"))),
+            other => {
+                return Err(self.err(
+                    &["deployment", "initial_state"],
+                    format!("initial_state must be \"ready\" or \"cold\", got {other:?}"),
+                ));
+            }
         };
         let termination_grace_s = d.termination_grace_s.unwrap_or(30.0);
-        non_negative(self, &["deployment", "termination_grace_s"], termination_grace_s)?;
+        non_negative(
+            self,
+            &["deployment", "termination_grace_s"],
+            termination_grace_s,
+        )?;
         let startup = self.startup(&f)?;
         let r = &f.readiness;
         let readiness = ProbeSpec {
@@ -244,7 +309,11 @@ impl Lowering<'_> {
             period_s: r.period_s.unwrap_or(10.0),
             checks_model: r.checks_model.unwrap_or(true),
         };
-        non_negative(self, &["readiness", "initial_delay_s"], readiness.initial_delay_s)?;
+        non_negative(
+            self,
+            &["readiness", "initial_delay_s"],
+            readiness.initial_delay_s,
+        )?;
         positive(self, &["readiness", "period_s"], readiness.period_s)?;
 
         // Cluster.
@@ -253,7 +322,10 @@ impl Lowering<'_> {
         let nodes = c.nodes.unwrap_or(needed_nodes);
         let max_nodes = c.max_nodes.unwrap_or(nodes.max(needed_nodes));
         if max_nodes < nodes {
-            return Err(self.err(&["cluster", "max_nodes"], format!("max_nodes ({max_nodes}) must be at least nodes ({nodes})")));
+            return Err(self.err(
+                &["cluster", "max_nodes"],
+                format!("max_nodes ({max_nodes}) must be at least nodes ({nodes})"),
+            ));
         }
         let node_provision = match &c.node_provision_s {
             Some(t) => self.duration(&["cluster", "node_provision_s"], t)?,
@@ -276,7 +348,10 @@ impl Lowering<'_> {
         let no_endpoint = match rt.no_endpoint.as_deref().unwrap_or("fail") {
             "fail" => {
                 if rt.gateway_timeout_s.is_some() {
-                    return Err(self.err(&["routing", "gateway_timeout_s"], "gateway_timeout_s needs no_endpoint = \"queue\""));
+                    return Err(self.err(
+                        &["routing", "gateway_timeout_s"],
+                        "gateway_timeout_s needs no_endpoint = \"queue\"",
+                    ));
                 }
                 NoEndpoint::Fail
             }
@@ -285,7 +360,12 @@ impl Lowering<'_> {
                 positive(self, &["routing", "gateway_timeout_s"], timeout_s)?;
                 NoEndpoint::Queue { timeout_s }
             }
-            other => return Err(self.err(&["routing", "no_endpoint"], format!("no_endpoint must be \"fail\" or \"queue\", got {other:?}"))),
+            other => {
+                return Err(self.err(
+                    &["routing", "no_endpoint"],
+                    format!("no_endpoint must be \"fail\" or \"queue\", got {other:?}"),
+                ));
+            }
         };
         if let Some(t) = rt.client_timeout_s {
             positive(self, &["routing", "client_timeout_s"], t)?;
@@ -311,9 +391,24 @@ impl Lowering<'_> {
             tp,
             engine,
             perf: perf_model,
-            pods: PodsSpec { replicas: d.replicas, initial_ready, startup, readiness, termination_grace_s },
-            cluster: ClusterSpec { gpus_per_node, initial_nodes: nodes, max_nodes, node_provision },
-            routing: RoutingSpec { policy, no_endpoint, client_timeout_s: rt.client_timeout_s },
+            pods: PodsSpec {
+                replicas: d.replicas,
+                initial_ready,
+                startup,
+                readiness,
+                termination_grace_s,
+            },
+            cluster: ClusterSpec {
+                gpus_per_node,
+                initial_nodes: nodes,
+                max_nodes,
+                node_provision,
+            },
+            routing: RoutingSpec {
+                policy,
+                no_endpoint,
+                client_timeout_s: rt.client_timeout_s,
+            },
             slo,
             usd_per_gpu_hour,
             timeline_interval_s,
@@ -321,7 +416,10 @@ impl Lowering<'_> {
             drain_limit_s,
         };
         let name = f.name.clone().unwrap_or_else(|| {
-            Path::new(self.file).file_stem().map_or_else(|| "scenario".to_string(), |s| s.to_string_lossy().into_owned())
+            Path::new(self.file).file_stem().map_or_else(
+                || "scenario".to_string(),
+                |s| s.to_string_lossy().into_owned(),
+            )
         });
         Ok(Scenario {
             name,
@@ -350,17 +448,30 @@ impl Lowering<'_> {
             (Some(_), true) => {
                 return Err(self.err(&["startup", "total_s"], "give either total_s or the phases (image_pull_s, model_load_s, engine_init_s), not both"));
             }
-            (Some(t), false) => StartupModel::Total { total: self.duration(&["startup", "total_s"], t)? },
+            (Some(t), false) => StartupModel::Total {
+                total: self.duration(&["startup", "total_s"], t)?,
+            },
             (None, true) => {
-                let zero = DurationTable { dist: "fixed".into(), value_s: Some(0.0), ..DurationTable::default() };
-                let get = |key: &str, t: &Option<DurationTable>| self.duration(&["startup", key], t.as_ref().unwrap_or(&zero));
+                let zero = DurationTable {
+                    dist: "fixed".into(),
+                    value_s: Some(0.0),
+                    ..DurationTable::default()
+                };
+                let get = |key: &str, t: &Option<DurationTable>| {
+                    self.duration(&["startup", key], t.as_ref().unwrap_or(&zero))
+                };
                 StartupModel::Phases {
                     image_pull: get("image_pull_s", &s.image_pull_s)?,
                     model_load: get("model_load_s", &s.model_load_s)?,
                     engine_init: get("engine_init_s", &s.engine_init_s)?,
                 }
             }
-            (None, false) => StartupModel::Total { total: DurationDist::Uniform { min_s: 30.0, max_s: 120.0 } },
+            (None, false) => StartupModel::Total {
+                total: DurationDist::Uniform {
+                    min_s: 30.0,
+                    max_s: 120.0,
+                },
+            },
         };
         Ok(model)
     }
@@ -375,19 +486,47 @@ impl Lowering<'_> {
             ("p99_s", t.p99_s.is_some()),
         ];
         let (dist, allowed): (Option<DurationDist>, &[&str]) = match t.dist.as_str() {
-            "fixed" => (t.value_s.map(|secs| DurationDist::Fixed { secs }), &["value_s"]),
-            "uniform" => (t.min_s.zip(t.max_s).map(|(min_s, max_s)| DurationDist::Uniform { min_s, max_s }), &["min_s", "max_s"]),
-            "lognormal" => (t.p50_s.zip(t.p99_s).map(|(p50_s, p99_s)| DurationDist::LogNormal { p50_s, p99_s }), &["p50_s", "p99_s"]),
+            "fixed" => (
+                t.value_s.map(|secs| DurationDist::Fixed { secs }),
+                &["value_s"],
+            ),
+            "uniform" => (
+                t.min_s
+                    .zip(t.max_s)
+                    .map(|(min_s, max_s)| DurationDist::Uniform { min_s, max_s }),
+                &["min_s", "max_s"],
+            ),
+            "lognormal" => (
+                t.p50_s
+                    .zip(t.p99_s)
+                    .map(|(p50_s, p99_s)| DurationDist::LogNormal { p50_s, p99_s }),
+                &["p50_s", "p99_s"],
+            ),
             other => {
                 key_path.push("dist");
-                return Err(self.err(&key_path, format!("dist must be \"fixed\", \"uniform\" or \"lognormal\", got {other:?}")));
+                return Err(self.err(
+                    &key_path,
+                    format!("dist must be \"fixed\", \"uniform\" or \"lognormal\", got {other:?}"),
+                ));
             }
         };
         if let Some((extra, _)) = used.iter().find(|(k, set)| *set && !allowed.contains(k)) {
             key_path.push(extra);
-            return Err(self.err(&key_path, format!("{extra} does not apply to dist = {:?} (it takes {})", t.dist, allowed.join(", "))));
+            return Err(self.err(
+                &key_path,
+                format!(
+                    "{extra} does not apply to dist = {:?} (it takes {})",
+                    t.dist,
+                    allowed.join(", ")
+                ),
+            ));
         }
-        let dist = dist.ok_or_else(|| self.err(path, format!("dist = {:?} needs {}", t.dist, allowed.join(" and "))))?;
+        let dist = dist.ok_or_else(|| {
+            self.err(
+                path,
+                format!("dist = {:?} needs {}", t.dist, allowed.join(" and ")),
+            )
+        })?;
         dist.validate().map_err(|m| self.err(path, m))?;
         Ok(dist)
     }
@@ -397,7 +536,10 @@ impl Lowering<'_> {
         for (key, &value) in &f.slo {
             let path = ["slo", key.as_str()];
             if !(value.is_finite() && value >= 0.0) {
-                return Err(self.err(&path, format!("{key} must be a non-negative number, got {value}")));
+                return Err(self.err(
+                    &path,
+                    format!("{key} must be a non-negative number, got {value}"),
+                ));
             }
             match key.as_str() {
                 "ttft_s" => slo.ttft_s = Some(value),
@@ -405,7 +547,10 @@ impl Lowering<'_> {
                 "e2e_s" => slo.e2e_s = Some(value),
                 "min_attainment" => {
                     if value > 1.0 {
-                        return Err(self.err(&path, format!("min_attainment is a share between 0 and 1, got {value}")));
+                        return Err(self.err(
+                            &path,
+                            format!("min_attainment is a share between 0 and 1, got {value}"),
+                        ));
                     }
                     slo.min_attainment = Some(value);
                 }
@@ -447,12 +592,22 @@ impl Lowering<'_> {
                     ("output_tokens", w.output_tokens.is_some()),
                 ] {
                     if set {
-                        return Err(self.err(&["workload", key], format!("{key} applies to kind = \"synthetic\", not to a trace")));
+                        return Err(self.err(
+                            &["workload", key],
+                            format!("{key} applies to kind = \"synthetic\", not to a trace"),
+                        ));
                     }
                 }
-                let rel = w.path.as_ref().ok_or_else(|| self.err(&["workload"], "a trace workload needs path"))?;
+                let rel = w
+                    .path
+                    .as_ref()
+                    .ok_or_else(|| self.err(&["workload"], "a trace workload needs path"))?;
                 let format = self.trace_format(&["workload", "format"], w.format.as_deref())?;
-                Ok(WorkloadPlan::Trace { path: self.resolve_path(rel), format, transform })
+                Ok(WorkloadPlan::Trace {
+                    path: self.resolve_path(rel),
+                    format,
+                    transform,
+                })
             }
             "synthetic" => {
                 for (key, set) in [
@@ -462,14 +617,22 @@ impl Lowering<'_> {
                     ("window_duration_s", w.window_duration_s.is_some()),
                 ] {
                     if set {
-                        return Err(self.err(&["workload", key], format!("{key} applies to kind = \"trace\", not to synthetic load")));
+                        return Err(self.err(
+                            &["workload", key],
+                            format!("{key} applies to kind = \"trace\", not to synthetic load"),
+                        ));
                     }
                 }
-                let duration_s = f.run.duration_s.ok_or_else(|| self.err(&["run"], "a synthetic workload needs run.duration_s"))?;
+                let duration_s = f.run.duration_s.ok_or_else(|| {
+                    self.err(&["run"], "a synthetic workload needs run.duration_s")
+                })?;
                 let mut spec = match w.preset.as_deref() {
                     Some("azure-conv-like") => sim_workload::azure_conv_like(duration_s),
                     Some(other) => {
-                        return Err(self.err(&["workload", "preset"], format!("unknown preset {other:?}; known: azure-conv-like")));
+                        return Err(self.err(
+                            &["workload", "preset"],
+                            format!("unknown preset {other:?}; known: azure-conv-like"),
+                        ));
                     }
                     None => {
                         let missing = [
@@ -478,7 +641,12 @@ impl Lowering<'_> {
                             ("output_tokens", w.output_tokens.is_none()),
                         ];
                         if let Some((key, _)) = missing.iter().find(|(_, m)| *m) {
-                            return Err(self.err(&["workload"], format!("a synthetic workload without a preset needs [workload.{key}]")));
+                            return Err(self.err(
+                                &["workload"],
+                                format!(
+                                    "a synthetic workload without a preset needs [workload.{key}]"
+                                ),
+                            ));
                         }
                         SyntheticSpec {
                             duration_s,
@@ -503,21 +671,35 @@ impl Lowering<'_> {
                 spec.validate().map_err(|m| self.err(&["workload"], m))?;
                 Ok(WorkloadPlan::Synthetic { spec, transform })
             }
-            other => Err(self.err(&["workload", "kind"], format!("kind must be \"synthetic\" or \"trace\", got {other:?}"))),
+            other => Err(self.err(
+                &["workload", "kind"],
+                format!("kind must be \"synthetic\" or \"trace\", got {other:?}"),
+            )),
         }
     }
 
-    fn trace_format(&self, path: &[&str], name: Option<&str>) -> Result<TraceFormat, ScenarioError> {
+    fn trace_format(
+        &self,
+        path: &[&str],
+        name: Option<&str>,
+    ) -> Result<TraceFormat, ScenarioError> {
         let name = name.unwrap_or("azure");
         match name {
             "azure" => Ok(TraceFormat::AzureCsv),
             "mooncake" => Ok(TraceFormat::MooncakeJsonl),
             "generic" => Ok(TraceFormat::GenericCsv),
-            other => Err(self.err(path, format!("format must be \"azure\", \"mooncake\" or \"generic\", got {other:?}"))),
+            other => Err(self.err(
+                path,
+                format!("format must be \"azure\", \"mooncake\" or \"generic\", got {other:?}"),
+            )),
         }
     }
 
-    fn arrivals(&self, a: &ArrivalsTable, default_cv: f64) -> Result<(RateProfile, f64), ScenarioError> {
+    fn arrivals(
+        &self,
+        a: &ArrivalsTable,
+        default_cv: f64,
+    ) -> Result<(RateProfile, f64), ScenarioError> {
         let base = ["workload", "arrivals"];
         let field = |key: &'static str, v: Option<f64>| -> Result<f64, ScenarioError> {
             v.ok_or_else(|| self.err(&base, format!("pattern = {:?} needs {key}", a.pattern)))
@@ -538,7 +720,12 @@ impl Lowering<'_> {
             ("rates_rps", a.rates_rps.is_some()),
         ];
         let (rate, allowed): (RateProfile, &[&str]) = match a.pattern.as_str() {
-            "constant" => (RateProfile::Constant { rate_rps: field("rate_rps", a.rate_rps)? }, &["rate_rps"]),
+            "constant" => (
+                RateProfile::Constant {
+                    rate_rps: field("rate_rps", a.rate_rps)?,
+                },
+                &["rate_rps"],
+            ),
             "diurnal" => (
                 RateProfile::Diurnal {
                     base_rps: field("base_rps", a.base_rps)?,
@@ -568,7 +755,9 @@ impl Lowering<'_> {
             "piecewise" => (
                 RateProfile::Piecewise {
                     step_s: field("step_s", a.step_s)?,
-                    rates_rps: a.rates_rps.clone().ok_or_else(|| self.err(&base, "pattern = \"piecewise\" needs rates_rps"))?,
+                    rates_rps: a.rates_rps.clone().ok_or_else(|| {
+                        self.err(&base, "pattern = \"piecewise\" needs rates_rps")
+                    })?,
                 },
                 &["step_s", "rates_rps"],
             ),
@@ -582,7 +771,11 @@ impl Lowering<'_> {
         if let Some((key, _)) = set.iter().find(|(k, s)| *s && !allowed.contains(k)) {
             return Err(self.err(
                 &["workload", "arrivals", key],
-                format!("{key} does not apply to pattern = {:?} (it takes {})", a.pattern, allowed.join(", ")),
+                format!(
+                    "{key} does not apply to pattern = {:?} (it takes {})",
+                    a.pattern,
+                    allowed.join(", ")
+                ),
             ));
         }
         let cv = a.cv.unwrap_or(default_cv);
@@ -605,7 +798,12 @@ impl Lowering<'_> {
         ];
         let need = |key: &str| self.err(&base, format!("dist = {:?} needs {key}", t.dist));
         let (dist, allowed): (LengthDist, &[&str]) = match t.dist.as_str() {
-            "fixed" => (LengthDist::Fixed { tokens: t.tokens.ok_or_else(|| need("tokens"))? }, &["tokens"]),
+            "fixed" => (
+                LengthDist::Fixed {
+                    tokens: t.tokens.ok_or_else(|| need("tokens"))?,
+                },
+                &["tokens"],
+            ),
             "uniform" => (
                 LengthDist::Uniform {
                     min_tokens: t.min_tokens.ok_or_else(|| need("min_tokens"))?,
@@ -623,25 +821,48 @@ impl Lowering<'_> {
                         .map_err(|m| self.err(&base, m))?,
                     _ => return Err(self.err(&base, "dist = \"lognormal\" needs p50_tokens and exactly one of p99_tokens, mean_tokens")),
                 };
-                (dist, &["p50_tokens", "p99_tokens", "mean_tokens", "min_tokens", "max_tokens"])
+                (
+                    dist,
+                    &[
+                        "p50_tokens",
+                        "p99_tokens",
+                        "mean_tokens",
+                        "min_tokens",
+                        "max_tokens",
+                    ],
+                )
             }
             "empirical" => {
                 let rel = t.trace_path.as_ref().ok_or_else(|| need("trace_path"))?;
-                let format = self.trace_format(&["workload", which, "trace_format"], t.trace_format.as_deref())?;
+                let format = self.trace_format(
+                    &["workload", which, "trace_format"],
+                    t.trace_format.as_deref(),
+                )?;
                 let path = self.resolve_path(rel);
-                let text = self
-                    .files
-                    .read_to_string(&path)
-                    .map_err(|e| self.err(&["workload", which, "trace_path"], format!("cannot read {path}: {e}")))?;
-                let stream = sim_workload::read_trace(format, std::io::Cursor::new(text.into_bytes()));
-                let (prompts, outputs) = sim_workload::empirical_lengths(stream).map_err(|e| ScenarioError {
-                    file: path.clone(),
-                    line: e.line(),
-                    column: e.column(),
-                    message: e.to_string(),
+                let text = self.files.read_to_string(&path).map_err(|e| {
+                    self.err(
+                        &["workload", which, "trace_path"],
+                        format!("cannot read {path}: {e}"),
+                    )
                 })?;
-                let samples: Arc<[u32]> = if which == "prompt_tokens" { prompts.into() } else { outputs.into() };
-                (LengthDist::Empirical { samples }, &["trace_path", "trace_format"])
+                let stream =
+                    sim_workload::read_trace(format, std::io::Cursor::new(text.into_bytes()));
+                let (prompts, outputs) =
+                    sim_workload::empirical_lengths(stream).map_err(|e| ScenarioError {
+                        file: path.clone(),
+                        line: e.line(),
+                        column: e.column(),
+                        message: e.to_string(),
+                    })?;
+                let samples: Arc<[u32]> = if which == "prompt_tokens" {
+                    prompts.into()
+                } else {
+                    outputs.into()
+                };
+                (
+                    LengthDist::Empirical { samples },
+                    &["trace_path", "trace_format"],
+                )
             }
             other => {
                 return Err(self.err(
@@ -653,7 +874,11 @@ impl Lowering<'_> {
         if let Some((key, _)) = set.iter().find(|(k, s)| *s && !allowed.contains(k)) {
             return Err(self.err(
                 &["workload", which, key],
-                format!("{key} does not apply to dist = {:?} (it takes {})", t.dist, allowed.join(", ")),
+                format!(
+                    "{key} does not apply to dist = {:?} (it takes {})",
+                    t.dist,
+                    allowed.join(", ")
+                ),
             ));
         }
         dist.validate().map_err(|m| self.err(&base, m))?;
@@ -669,7 +894,13 @@ fn positive(l: &Lowering<'_>, path: &[&str], v: f64) -> Result<(), ScenarioError
     if v.is_finite() && v > 0.0 {
         Ok(())
     } else {
-        Err(l.err(path, format!("{} must be a positive number, got {v}", path.last().unwrap_or(&""))))
+        Err(l.err(
+            path,
+            format!(
+                "{} must be a positive number, got {v}",
+                path.last().unwrap_or(&"")
+            ),
+        ))
     }
 }
 
@@ -677,12 +908,25 @@ fn non_negative(l: &Lowering<'_>, path: &[&str], v: f64) -> Result<(), ScenarioE
     if v.is_finite() && v >= 0.0 {
         Ok(())
     } else {
-        Err(l.err(path, format!("{} must be zero or more, got {v}", path.last().unwrap_or(&""))))
+        Err(l.err(
+            path,
+            format!(
+                "{} must be zero or more, got {v}",
+                path.last().unwrap_or(&"")
+            ),
+        ))
     }
 }
 
 fn positive_u32(l: &Lowering<'_>, path: &[&str], v: u32) -> Result<(), ScenarioError> {
-    if v > 0 { Ok(()) } else { Err(l.err(path, format!("{} must be at least 1", path.last().unwrap_or(&"")))) }
+    if v > 0 {
+        Ok(())
+    } else {
+        Err(l.err(
+            path,
+            format!("{} must be at least 1", path.last().unwrap_or(&"")),
+        ))
+    }
 }
 
 /// Parses `ttft_s_p99` style keys.
@@ -699,5 +943,9 @@ fn parse_percentile_key(key: &str, max_s: f64) -> Option<PercentileCheck> {
     if !(percentile > 0.0 && percentile <= 100.0) {
         return None;
     }
-    Some(PercentileCheck { metric, percentile, max_s })
+    Some(PercentileCheck {
+        metric,
+        percentile,
+        max_s,
+    })
 }

@@ -186,6 +186,9 @@ pub struct EngineTable {
     pub max_model_len: Option<u32>,
     /// `--num-gpu-blocks-override`
     pub num_gpu_blocks_override: Option<u32>,
+    /// Advance runs of identical decode steps in one event (default true). `false` simulates
+    /// every step on its own: much slower, same results to within rounding; for validation.
+    pub fuse_decode_steps: Option<bool>,
 }
 
 /// A random duration: `{ dist = "uniform", min_s = 30, max_s = 120 }`,

@@ -26,28 +26,92 @@ pub struct Rule {
 
 /// The layering, lowest first. Keep in step with ARCHITECTURE.md.
 pub const RULES: &[Rule] = &[
-    Rule { name: "sim-des", layer: 0, external: &["rand", "rand_pcg"], io: false },
+    Rule {
+        name: "sim-des",
+        layer: 0,
+        external: &["rand", "rand_pcg"],
+        io: false,
+    },
     Rule {
         name: "sim-workload",
         layer: 1,
-        external: &["rand", "rand_distr", "csv", "serde", "serde_json", "thiserror"],
+        external: &[
+            "rand",
+            "rand_distr",
+            "csv",
+            "serde",
+            "serde_json",
+            "thiserror",
+        ],
         io: false,
     },
-    Rule { name: "sim-metrics", layer: 1, external: &["promql-parser", "thiserror"], io: false },
-    Rule { name: "sim-policy", layer: 1, external: &[], io: false },
-    Rule { name: "sim-cluster", layer: 2, external: &["rand", "rand_distr", "serde", "toml"], io: false },
-    Rule { name: "sim-engine", layer: 3, external: &["hdrhistogram", "rand", "rand_distr"], io: false },
-    Rule { name: "sim-scenario", layer: 4, external: &["serde", "toml", "thiserror"], io: false },
-    Rule { name: "sim-report", layer: 5, external: &["serde", "serde_json", "csv"], io: false },
-    Rule { name: "sim-conformance", layer: 6, external: &["serde", "serde_json"], io: true },
+    Rule {
+        name: "sim-metrics",
+        layer: 1,
+        external: &["promql-parser", "thiserror"],
+        io: false,
+    },
+    Rule {
+        name: "sim-policy",
+        layer: 1,
+        external: &[],
+        io: false,
+    },
+    Rule {
+        name: "sim-cluster",
+        layer: 2,
+        external: &["rand", "rand_distr", "serde", "toml"],
+        io: false,
+    },
+    Rule {
+        name: "sim-engine",
+        layer: 3,
+        external: &["hdrhistogram", "rand", "rand_distr"],
+        io: false,
+    },
+    Rule {
+        name: "sim-scenario",
+        layer: 4,
+        external: &["serde", "toml", "thiserror"],
+        io: false,
+    },
+    Rule {
+        name: "sim-report",
+        layer: 5,
+        external: &["serde", "serde_json", "csv"],
+        io: false,
+    },
+    Rule {
+        name: "sim-conformance",
+        layer: 6,
+        external: &["serde", "serde_json"],
+        io: true,
+    },
     Rule {
         name: "sim-cli",
         layer: 7,
-        external: &["clap", "anyhow", "serde", "serde_json", "indicatif", "rayon"],
+        external: &[
+            "clap",
+            "anyhow",
+            "serde",
+            "serde_json",
+            "indicatif",
+            "rayon",
+        ],
         io: true,
     },
-    Rule { name: "sim-testkit", layer: 8, external: &["toml"], io: true },
-    Rule { name: "sim-benches", layer: 8, external: &[], io: true },
+    Rule {
+        name: "sim-testkit",
+        layer: 8,
+        external: &["toml"],
+        io: true,
+    },
+    Rule {
+        name: "sim-benches",
+        layer: 8,
+        external: &[],
+        io: true,
+    },
 ];
 
 /// Text patterns that mean IO, wall-clock time or hash ordering in non-test library code.
@@ -69,7 +133,10 @@ pub const BANNED_BELOW_CLI: &[&str] = &[
 
 /// The workspace root (two levels above this crate).
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
 }
 
 /// A crate found in the workspace: its name, folder and dependencies.
@@ -96,7 +163,10 @@ pub fn members(root: &Path) -> Vec<Member> {
         .map(|dir| {
             let text = std::fs::read_to_string(dir.join("Cargo.toml")).expect("manifest");
             let value: toml::Table = toml::from_str(&text).expect("manifest parses");
-            let name = value["package"]["name"].as_str().expect("package.name").to_string();
+            let name = value["package"]["name"]
+                .as_str()
+                .expect("package.name")
+                .to_string();
             let deps = value
                 .get("dependencies")
                 .and_then(|d| d.as_table())
@@ -113,7 +183,10 @@ pub fn violations(root: &Path) -> Vec<String> {
     let mut out = Vec::new();
     for m in members(root) {
         let Some(rule) = rules.get(m.name.as_str()) else {
-            out.push(format!("{}: not in sim-testkit's RULES; give it a layer", m.name));
+            out.push(format!(
+                "{}: not in sim-testkit's RULES; give it a layer",
+                m.name
+            ));
             continue;
         };
         for dep in &m.deps {
@@ -123,10 +196,13 @@ pub fn violations(root: &Path) -> Vec<String> {
                     m.name, rule.layer, dep, target.layer
                 )),
                 Some(_) => {}
-                None if dep.starts_with("sim-") => out.push(format!("{}: unknown workspace crate {dep}", m.name)),
-                None if !rule.external.contains(&dep.as_str()) => {
-                    out.push(format!("{}: external dependency {dep} is not allowed in its layer", m.name))
+                None if dep.starts_with("sim-") => {
+                    out.push(format!("{}: unknown workspace crate {dep}", m.name))
                 }
+                None if !rule.external.contains(&dep.as_str()) => out.push(format!(
+                    "{}: external dependency {dep} is not allowed in its layer",
+                    m.name
+                )),
                 None => {}
             }
         }
@@ -141,7 +217,11 @@ pub fn violations(root: &Path) -> Vec<String> {
                     }
                     for pat in BANNED_BELOW_CLI {
                         if line.contains(pat) {
-                            out.push(format!("{}:{}: `{pat}` below the CLI", file.display(), i + 1));
+                            out.push(format!(
+                                "{}:{}: `{pat}` below the CLI",
+                                file.display(),
+                                i + 1
+                            ));
                         }
                     }
                 }
@@ -182,17 +262,39 @@ mod tests {
     fn the_checker_catches_an_upward_arrow() {
         let dir = std::env::temp_dir().join(format!("sim-tidy-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        for (name, deps) in [("sim-des", "sim-engine = { path = \"../sim-engine\" }"), ("sim-engine", "")] {
+        for (name, deps) in [
+            ("sim-des", "sim-engine = { path = \"../sim-engine\" }"),
+            ("sim-engine", ""),
+        ] {
             let d = dir.join("crates").join(name);
             std::fs::create_dir_all(d.join("src")).unwrap();
-            std::fs::write(d.join("Cargo.toml"), format!("[package]\nname = \"{name}\"\n[dependencies]\n{deps}\n")).unwrap();
-            std::fs::write(d.join("src/lib.rs"), "fn f() { let _ = std::fs::read(\"x\"); }\n").unwrap();
+            std::fs::write(
+                d.join("Cargo.toml"),
+                format!("[package]\nname = \"{name}\"\n[dependencies]\n{deps}\n"),
+            )
+            .unwrap();
+            std::fs::write(
+                d.join("src/lib.rs"),
+                "fn f() { let _ = std::fs::read(\"x\"); }\n",
+            )
+            .unwrap();
         }
         std::fs::create_dir_all(dir.join("benches")).unwrap();
-        std::fs::write(dir.join("benches/Cargo.toml"), "[package]\nname = \"sim-benches\"\n").unwrap();
+        std::fs::write(
+            dir.join("benches/Cargo.toml"),
+            "[package]\nname = \"sim-benches\"\n",
+        )
+        .unwrap();
         let v = violations(&dir);
         let _ = std::fs::remove_dir_all(&dir);
-        assert!(v.iter().any(|l| l.contains("sim-des (layer 0) depends on sim-engine")), "{v:?}");
-        assert!(v.iter().any(|l| l.contains("`std::fs` below the CLI")), "{v:?}");
+        assert!(
+            v.iter()
+                .any(|l| l.contains("sim-des (layer 0) depends on sim-engine")),
+            "{v:?}"
+        );
+        assert!(
+            v.iter().any(|l| l.contains("`std::fs` below the CLI")),
+            "{v:?}"
+        );
     }
 }

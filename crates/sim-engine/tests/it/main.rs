@@ -1,0 +1,227 @@
+//! Engine runs driven by scenario fixtures in `test_data/`: each `NAME.toml` is a scenario and
+//! `NAME.expect` lists checks on the summary (`key op value`, one per line). Every fixture is
+//! run twice (the bytes of both reports must match) and once more step by step (fused decode
+//! runs off), whose latencies must agree with the fused run. The engine's own invariant
+//! checkers (conservation, monotone time, KV capacity, Ready-only routing) run inside every run.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use sim_engine::{RunOptions, RunReport, Summary};
+use sim_scenario::{Files, Scenario, WorkloadPlan};
+
+struct Disk;
+
+impl Files for Disk {
+    fn read_to_string(&self, path: &str) -> Result<String, String> {
+        std::fs::read_to_string(path).map_err(|e| e.to_string())
+    }
+}
+
+fn test_data() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data")
+}
+
+fn load(path: &Path) -> Scenario {
+    let text = std::fs::read_to_string(path).unwrap();
+    sim_scenario::load(&path.display().to_string(), &text, &Disk).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn run(scenario: &Scenario, seed: u64, keep_requests: bool) -> RunReport {
+    let reader: Option<Box<dyn std::io::BufRead>> = match &scenario.workload {
+        WorkloadPlan::Trace { path, .. } => Some(Box::new(std::io::BufReader::new(
+            std::fs::File::open(path).unwrap(),
+        ))),
+        WorkloadPlan::Synthetic { .. } => None,
+    };
+    sim_engine::run(
+        &scenario.spec,
+        seed,
+        scenario.workload.stream(seed, reader),
+        &RunOptions { keep_requests },
+    )
+    .unwrap()
+}
+
+/// The summary as `key → number`, with dotted keys for nested values.
+fn flatten(s: &Summary) -> BTreeMap<String, f64> {
+    let mut m = BTreeMap::new();
+    let mut put = |k: &str, v: f64| {
+        m.insert(k.to_string(), v);
+    };
+    put("requests_total", s.requests_total as f64);
+    put("requests_completed", s.requests_completed as f64);
+    put("requests_failed", s.requests_failed as f64);
+    put(
+        "requests_in_flight_at_end",
+        s.requests_in_flight_at_end as f64,
+    );
+    for (f, n) in &s.failures {
+        put(&format!("failures.{}", f.name()), *n as f64);
+    }
+    for (name, p) in [
+        ("ttft_s", &s.ttft_s),
+        ("tpot_s", &s.tpot_s),
+        ("e2e_s", &s.e2e_s),
+        ("queue_s", &s.queue_s),
+    ] {
+        put(&format!("{name}.mean"), p.mean);
+        put(&format!("{name}.p50"), p.p50);
+        put(&format!("{name}.p90"), p.p90);
+        put(&format!("{name}.p99"), p.p99);
+        put(&format!("{name}.count"), p.count as f64);
+    }
+    put("slo_attainment", s.slo_attainment);
+    put(
+        "slo_checks_failed",
+        s.slo_checks.iter().filter(|c| !c.ok).count() as f64,
+    );
+    put("gpu_hours", s.gpu_hours);
+    put("cost_usd", s.cost_usd);
+    put("replicas.min", f64::from(s.replicas.min));
+    put("replicas.max", f64::from(s.replicas.max));
+    put("replicas.mean", s.replicas.mean);
+    put("sim_duration_s", s.sim_duration_s);
+    put("preemptions_total", s.preemptions_total as f64);
+    put("generation_tokens_total", s.generation_tokens_total as f64);
+    put("engine_steps_total", s.engine_steps_total as f64);
+    m
+}
+
+/// Evaluates one expectation line: `key op value` or `key ~ value tolerance`.
+fn holds(values: &BTreeMap<String, f64>, line: &str) -> Result<(), String> {
+    let parts: Vec<&str> = line.split_whitespace().collect();
+    let (key, op, rhs) = match parts.as_slice() {
+        [k, op, v] | [k, op, v, _] => (
+            *k,
+            *op,
+            v.parse::<f64>().map_err(|e| format!("{line}: {e}"))?,
+        ),
+        _ => return Err(format!("malformed expectation {line:?}")),
+    };
+    let lhs = *values
+        .get(key)
+        .ok_or_else(|| format!("unknown key {key}"))?;
+    let ok = match op {
+        "==" => lhs == rhs,
+        "!=" => lhs != rhs,
+        "<" => lhs < rhs,
+        "<=" => lhs <= rhs,
+        ">" => lhs > rhs,
+        ">=" => lhs >= rhs,
+        "~" => {
+            let tol: f64 = parts
+                .get(3)
+                .ok_or("~ needs a tolerance")?
+                .parse()
+                .map_err(|e| format!("{e}"))?;
+            (lhs - rhs).abs() <= tol
+        }
+        _ => return Err(format!("unknown operator {op}")),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{line}: got {lhs}"))
+    }
+}
+
+fn report_bytes(r: &RunReport) -> String {
+    format!("{:?}\n{:?}\n{:?}", r.summary, r.timeline, r.requests)
+}
+
+/// Runs one fixture and checks everything said in the module docs.
+fn check(name: &str) {
+    let dir = test_data();
+    let scenario = load(&dir.join(format!("{name}.toml")));
+    let seed = scenario.seed;
+    let a = run(&scenario, seed, true);
+    let b = run(&scenario, seed, true);
+    assert_eq!(
+        report_bytes(&a),
+        report_bytes(&b),
+        "{name}: two runs differ"
+    );
+
+    let mut stepwise = scenario.clone();
+    stepwise.spec.engine.fuse_decode_steps = false;
+    let c = run(&stepwise, seed, false);
+    let (fa, fc) = (flatten(&a.summary), flatten(&c.summary));
+    for key in [
+        "requests_completed",
+        "requests_failed",
+        "engine_steps_total",
+        "preemptions_total",
+    ] {
+        assert_eq!(
+            fa[key], fc[key],
+            "{name}: {key} differs between fused and step-by-step"
+        );
+    }
+    for key in ["ttft_s.mean", "tpot_s.mean", "e2e_s.mean", "e2e_s.p99"] {
+        assert!(
+            (fa[key] - fc[key]).abs() <= 1e-3 * fc[key].max(1e-3),
+            "{name}: {key} {} vs {}",
+            fa[key],
+            fc[key]
+        );
+    }
+
+    let expect = std::fs::read_to_string(dir.join(format!("{name}.expect"))).unwrap();
+    let failures: Vec<String> = expect
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| holds(&fa, l).err())
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{name}: failed expectations:\n{}\nsummary: {fa:#?}",
+        failures.join("\n")
+    );
+
+    // Per-request records agree with the summary.
+    let completed = a.requests.iter().filter(|r| r.failure.is_none()).count() as u64;
+    assert_eq!(completed, a.summary.requests_completed);
+    assert_eq!(a.requests.len() as u64, a.summary.requests_total);
+}
+
+#[test]
+fn steady_load_on_warm_replicas() {
+    check("steady");
+}
+
+#[test]
+fn cold_start_with_fail_fast_service() {
+    check("cold_fail");
+}
+
+#[test]
+fn cold_start_with_gateway_queue() {
+    check("cold_queue");
+}
+
+#[test]
+fn overload_preempts_and_clients_time_out() {
+    check("overload");
+}
+
+#[test]
+fn prompts_longer_than_the_context_are_rejected() {
+    check("context_length");
+}
+
+#[test]
+fn pending_pods_wait_for_node_provisioning() {
+    check("node_provisioning");
+}
+
+#[test]
+fn early_readiness_sends_requests_to_a_loading_server() {
+    check("early_readiness");
+}
+
+#[test]
+fn round_robin_spreads_a_trace_evenly() {
+    check("trace_round_robin");
+}
