@@ -2,7 +2,9 @@
 """Independent cross-check of the azure-conv-like constants (python3 standard library only).
 
 Reads the Azure LLM inference trace 2023 "conv" file (CC-BY-4.0, Patel et al., "Splitwise",
-ISCA 2024) and prints the numbers committed in src/azure_conv_like.rs. The Rust test
+ISCA 2024) and prints the numbers committed in src/azure_conv_like.rs: the per-minute counts,
+the detrended gap CV and the 1001-point prompt and output quantile tables (quantiles
+0, 0.001, ..., 1, linear interpolation between ranks as numpy's default). The Rust test
 `azure_conv_like::tests::constants_match_the_trace` derives the same numbers with
 `sim_workload::fit_trace`; this script exists so the derivation can be checked without Rust.
 
@@ -74,7 +76,18 @@ def main():
     print("counts per minute:", " ".join(map(str, counts)))
     print(f"detrended gap CV {cv(detrended):.6f} (raw gap CV {cv(raw):.6f})")
     for name, v in (("prompt", prompts), ("output", outputs)):
-        print(f"{name}: p50 {percentile(v, 0.5)} p99 {percentile(v, 0.99)} min {v[0]} max {v[-1]}")
+        print(
+            f"{name}: mean {sum(v) / len(v):.1f} p50 {percentile(v, 0.5)} p90 {percentile(v, 0.9)} "
+            f"p99 {percentile(v, 0.99)} min {v[0]} max {v[-1]}"
+        )
+    # The 1001-point quantile tables (quantiles 0, 0.001, ..., 1), as the Rust constants.
+    for name, v in (("PROMPT", prompts), ("OUTPUT", outputs)):
+        table = [float(percentile(v, i / 1000)) for i in range(1001)]
+        table_mean = sum((a + b) / 2 for a, b in zip(table, table[1:])) / 1000
+        print(f"// Mean of the piecewise-linear table: {table_mean:.1f}")
+        print(f"pub(crate) const CONV_{name}_QUANTILES_TOKENS: [f64; 1001] = [")
+        print("    " + ", ".join(repr(x) for x in table) + ",")
+        print("];")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 //! Fitting a synthetic workload to a recorded trace.
 
+use std::sync::Arc;
+
 use sim_des::SimTime;
 
 use crate::{LengthDist, RateProfile, Request, SyntheticSpec, TraceError};
@@ -38,6 +40,11 @@ pub struct TraceFit {
     pub output_min_tokens: u32,
     /// Longest output.
     pub output_max_tokens: u32,
+    /// Prompt length quantiles 0, 0.001, ..., 1 (1001 points), the table of a
+    /// [`LengthDist::Quantiles`].
+    pub prompt_quantiles_tokens: Vec<f64>,
+    /// Output length quantiles 0, 0.001, ..., 1.
+    pub output_quantiles_tokens: Vec<f64>,
 }
 
 impl TraceFit {
@@ -50,7 +57,7 @@ impl TraceFit {
     }
 
     /// A synthetic spec with this trace's rate profile (repeating), detrended gap CV and
-    /// log-normal lengths fitted by p50 and p99 and clamped to the trace's range.
+    /// prompt and output lengths drawn from its 1001-point quantile tables.
     pub fn to_spec(&self, duration_s: f64) -> SyntheticSpec {
         SyntheticSpec {
             duration_s,
@@ -59,17 +66,11 @@ impl TraceFit {
                 rates_rps: self.rates_rps(),
             },
             arrival_cv: self.detrended_gap_cv,
-            prompt_tokens: LengthDist::LogNormal {
-                p50_tokens: self.prompt_p50_tokens,
-                p99_tokens: self.prompt_p99_tokens,
-                min_tokens: self.prompt_min_tokens,
-                max_tokens: self.prompt_max_tokens,
+            prompt_tokens: LengthDist::Quantiles {
+                points: Arc::from(self.prompt_quantiles_tokens.as_slice()),
             },
-            output_tokens: LengthDist::LogNormal {
-                p50_tokens: self.output_p50_tokens,
-                p99_tokens: self.output_p99_tokens,
-                min_tokens: self.output_min_tokens,
-                max_tokens: self.output_max_tokens,
+            output_tokens: LengthDist::Quantiles {
+                points: Arc::from(self.output_quantiles_tokens.as_slice()),
             },
         }
     }
@@ -151,8 +152,15 @@ where
         output_p99_tokens: percentile(&outputs, 0.99),
         output_min_tokens: outputs[0] as u32,
         output_max_tokens: outputs[outputs.len() - 1] as u32,
+        prompt_quantiles_tokens: quantile_table(&prompts, FIT_QUANTILE_POINTS),
+        output_quantiles_tokens: quantile_table(&outputs, FIT_QUANTILE_POINTS),
     })
 }
+
+/// Points in the quantile tables [`fit_trace`] derives: every per-mille from 0 to 1. Per-cent
+/// points are too coarse in a long tail: one step spanning the top 1 % makes the mean and the
+/// sampled p99 wrong.
+const FIT_QUANTILE_POINTS: usize = 1001;
 
 /// Population coefficient of variation (0 for fewer than two values).
 fn cv(v: &[f64]) -> f64 {
@@ -175,4 +183,17 @@ pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     let lo = h.floor() as usize;
     let hi = (lo + 1).min(sorted.len() - 1);
     sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
+}
+
+/// `points` evenly spaced quantiles of sorted values, from the smallest (quantile 0) to the
+/// largest (quantile 1), each by [`percentile`]: the table of a [`LengthDist::Quantiles`].
+/// Fewer than 2 points or empty input give an empty table.
+pub fn quantile_table(sorted: &[f64], points: usize) -> Vec<f64> {
+    if points < 2 || sorted.is_empty() {
+        return Vec::new();
+    }
+    let last = (points - 1) as f64;
+    (0..points)
+        .map(|i| percentile(sorted, i as f64 / last))
+        .collect()
 }

@@ -5,7 +5,7 @@
 //! ([`read_trace`] over any `BufRead`, in one of the [`TraceFormat`]s), from a synthetic
 //! [`SyntheticSpec`] ([`synthetic`], with [`azure_conv_like`] as the built-in default), and can
 //! be windowed, shifted and rate-scaled with [`transform`]. [`fit_trace`] derives a synthetic
-//! look-alike of a trace (rate profile, detrended gap CV, length percentiles).
+//! look-alike of a trace (rate profile, detrended gap CV, length quantile tables).
 //!
 //! Main design decision: everything is a stream. Readers parse one line at a time and never
 //! hold the whole trace, so a week-long trace costs the same memory as a minute. Synthetic
@@ -29,7 +29,7 @@ mod transform;
 
 pub use azure_conv_like::azure_conv_like;
 pub use error::TraceError;
-pub use fit::{TraceFit, fit_trace, percentile};
+pub use fit::{TraceFit, fit_trace, percentile, quantile_table};
 pub use read::{TraceFormat, read_trace, write_generic_csv};
 pub use synthetic::{LengthDist, RateProfile, SyntheticSpec, synthetic};
 pub use transform::{Transform, transform};

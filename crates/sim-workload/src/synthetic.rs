@@ -113,6 +113,14 @@ pub enum LengthDist {
         /// The lengths to draw from; all at least 1.
         samples: Arc<[u32]>,
     },
+    /// An inverse-CDF table: `points[i]` is the `i/(n−1)` quantile of `n` points. A draw takes
+    /// `u` uniform in `[0, 1)`, interpolates linearly between the two points around position
+    /// `u·(n−1)` and rounds to the nearest integer. This reproduces a distribution's whole
+    /// shape (and so its mean) without holding every sample.
+    Quantiles {
+        /// At least 2 finite, non-decreasing points in `[1, u32::MAX]`.
+        points: Arc<[f64]>,
+    },
 }
 
 fn positive(name: &str, v: f64) -> Result<(), String> {
@@ -303,6 +311,7 @@ impl LengthDist {
                     Ok(())
                 }
             }
+            LengthDist::Quantiles { points } => validate_quantiles(points),
         }
     }
 
@@ -322,12 +331,41 @@ impl LengthDist {
     }
 }
 
+fn validate_quantiles(points: &[f64]) -> Result<(), String> {
+    if points.len() < 2 {
+        return Err(format!(
+            "points needs at least 2 entries (the 0 and 1 quantiles), got {}",
+            points.len()
+        ));
+    }
+    let max = f64::from(u32::MAX);
+    for (i, p) in points.iter().enumerate() {
+        if !p.is_finite() {
+            return Err(format!("points[{i}] is {p}; every point must be finite"));
+        }
+        if *p < 1.0 || *p > max {
+            return Err(format!(
+                "points[{i}] is {p}; every point must be between 1 and {max}"
+            ));
+        }
+        if i > 0 && *p < points[i - 1] {
+            return Err(format!(
+                "points[{i}] ({p}) is below points[{}] ({}); the table must be non-decreasing",
+                i - 1,
+                points[i - 1]
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A ready-to-draw form of a [`LengthDist`].
 enum LengthSampler {
     Fixed(u32),
     Uniform(u32, u32),
     LogNormal(LogNormal<f64>, f64, f64),
     Empirical(Arc<[u32]>),
+    Quantiles(Arc<[f64]>),
 }
 
 impl LengthSampler {
@@ -349,6 +387,7 @@ impl LengthSampler {
                 LengthSampler::LogNormal(ln, f64::from(*min_tokens), f64::from(*max_tokens))
             }
             LengthDist::Empirical { samples } => LengthSampler::Empirical(samples.clone()),
+            LengthDist::Quantiles { points } => LengthSampler::Quantiles(points.clone()),
         })
     }
 
@@ -358,8 +397,21 @@ impl LengthSampler {
             LengthSampler::Uniform(lo, hi) => rng.random_range(*lo..=*hi),
             LengthSampler::LogNormal(ln, lo, hi) => ln.sample(rng).round().clamp(*lo, *hi) as u32,
             LengthSampler::Empirical(samples) => samples[rng.random_range(0..samples.len())],
+            LengthSampler::Quantiles(points) => {
+                let u: f64 = rng.random();
+                quantile_at(points, u).round().max(1.0) as u32
+            }
         }
     }
+}
+
+/// The table's value at `u` in `[0, 1)`: linear interpolation at position `u·(n−1)`.
+fn quantile_at(points: &[f64], u: f64) -> f64 {
+    let last = points.len() - 1;
+    let h = u * last as f64;
+    let lo = (h.floor() as usize).min(last);
+    let hi = (lo + 1).min(last);
+    points[lo] + (h - lo as f64) * (points[hi] - points[lo])
 }
 
 /// Gaps of a unit-rate renewal process.

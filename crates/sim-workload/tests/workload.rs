@@ -8,8 +8,8 @@ use std::sync::Arc;
 use sim_des::{RngStreams, SimTime};
 use sim_workload::{
     LengthDist, RateProfile, Request, RequestStream, SyntheticSpec, TraceError, TraceFormat,
-    Transform, azure_conv_like, empirical_lengths, fit_trace, percentile, read_trace, synthetic,
-    transform, write_generic_csv,
+    Transform, azure_conv_like, empirical_lengths, fit_trace, percentile, quantile_table,
+    read_trace, synthetic, transform, write_generic_csv,
 };
 
 fn test_data() -> PathBuf {
@@ -187,6 +187,8 @@ fn fitting_the_real_conv_trace_reproduces_the_readme() {
     assert_eq!(fit.prompt_p99_tokens, stats("prompt_p99_tokens"));
     assert_eq!(fit.output_p50_tokens, stats("output_p50_tokens"));
     assert_eq!(fit.output_p99_tokens, stats("output_p99_tokens"));
+    assert_eq!(fit.prompt_quantiles_tokens[900], stats("prompt_p90_tokens"));
+    assert_eq!(fit.output_quantiles_tokens[900], stats("output_p90_tokens"));
 }
 
 /// A reader that hands out one byte per `fill_buf`, so every line arrives in pieces.
@@ -744,6 +746,9 @@ fn invalid_specs_are_rejected_with_the_field_named() {
         min_tokens: min,
         max_tokens: max,
     };
+    let quantiles = |points: &[f64]| LengthDist::Quantiles {
+        points: Arc::from(points),
+    };
     let cases: Vec<(SyntheticSpec, &str)> = vec![
         (
             SyntheticSpec {
@@ -933,6 +938,55 @@ fn invalid_specs_are_rejected_with_the_field_named() {
             },
             "output_tokens: samples[1] is 0",
         ),
+        (
+            SyntheticSpec {
+                prompt_tokens: quantiles(&[3.0]),
+                ..ok.clone()
+            },
+            "prompt_tokens: points needs at least 2 entries (the 0 and 1 quantiles), got 1",
+        ),
+        (
+            SyntheticSpec {
+                prompt_tokens: quantiles(&[]),
+                ..ok.clone()
+            },
+            "prompt_tokens: points needs at least 2 entries (the 0 and 1 quantiles), got 0",
+        ),
+        (
+            SyntheticSpec {
+                output_tokens: quantiles(&[1.0, 5.0, 4.0]),
+                ..ok.clone()
+            },
+            "output_tokens: points[2] (4) is below points[1] (5); the table must be non-decreasing",
+        ),
+        (
+            SyntheticSpec {
+                output_tokens: quantiles(&[0.5, 5.0]),
+                ..ok.clone()
+            },
+            "output_tokens: points[0] is 0.5; every point must be between 1 and 4294967295",
+        ),
+        (
+            SyntheticSpec {
+                output_tokens: quantiles(&[1.0, 5e9]),
+                ..ok.clone()
+            },
+            "output_tokens: points[1] is 5000000000; every point must be between 1",
+        ),
+        (
+            SyntheticSpec {
+                output_tokens: quantiles(&[1.0, f64::NAN, 3.0]),
+                ..ok.clone()
+            },
+            "output_tokens: points[1] is NaN; every point must be finite",
+        ),
+        (
+            SyntheticSpec {
+                output_tokens: quantiles(&[1.0, f64::INFINITY]),
+                ..ok.clone()
+            },
+            "output_tokens: points[1] is inf; every point must be finite",
+        ),
     ];
     assert_eq!(ok.validate(), Ok(()));
     for (spec, want) in cases {
@@ -970,37 +1024,113 @@ fn readme_stats() -> impl Fn(&str) -> f64 {
     }
 }
 
-#[test]
-fn one_hour_of_azure_conv_like_matches_the_trace() {
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+/// Runs one hour of `azure_conv_like` and compares its rate and its prompt and output mean,
+/// p50, p90 and p99 with the trace's published statistics.
+fn check_one_hour_of_azure_conv_like(seed: u64) -> Vec<String> {
     let stats = readme_stats();
-    let out = collect(synthetic(&azure_conv_like(3600.0), &RngStreams::new(2024)));
+    let out = collect(synthetic(&azure_conv_like(3600.0), &RngStreams::new(seed)));
     assert_well_formed(&out);
     let rate = out.len() as f64 / 3600.0;
     assert!(
         (rate / stats("mean_rate_rps") - 1.0).abs() < 0.03,
-        "rate {rate}"
+        "seed {seed}: rate {rate}"
     );
-    let p = sorted_lengths(&out, true);
-    let o = sorted_lengths(&out, false);
-    for (what, got, key, tol) in [
-        ("prompt p50", percentile(&p, 0.5), "prompt_p50_tokens", 0.03),
-        (
-            "prompt p99",
-            percentile(&p, 0.99),
-            "prompt_p99_tokens",
-            0.05,
-        ),
-        ("output p50", percentile(&o, 0.5), "output_p50_tokens", 0.03),
-        (
-            "output p99",
-            percentile(&o, 0.99),
-            "output_p99_tokens",
-            0.05,
-        ),
-    ] {
-        let want = stats(key);
-        assert!((got / want - 1.0).abs() < tol, "{what}: {got} vs {want}");
+    let mut measured = vec![format!("seed {seed}: rate {rate:.3}")];
+    for (which, prompt) in [("prompt", true), ("output", false)] {
+        let v = sorted_lengths(&out, prompt);
+        for (stat, got, tol) in [
+            ("mean", mean(&v), 0.03),
+            ("p50", percentile(&v, 0.5), 0.03),
+            ("p90", percentile(&v, 0.9), 0.03),
+            ("p99", percentile(&v, 0.99), 0.03),
+        ] {
+            let want = stats(&format!("{which}_{stat}_tokens"));
+            measured.push(format!("{which} {stat} {got:.1} [{want}]"));
+            assert!(
+                (got / want - 1.0).abs() < tol,
+                "seed {seed}: {which} {stat}: {got} vs {want}"
+            );
+        }
     }
+    measured
+}
+
+#[test]
+#[allow(
+    clippy::print_stderr,
+    reason = "the measured numbers feed docs/workload.md"
+)]
+fn one_hour_of_azure_conv_like_matches_the_trace() {
+    for seed in [2024, 1, 2] {
+        eprintln!("{}", check_one_hour_of_azure_conv_like(seed).join(", "));
+    }
+}
+
+#[test]
+fn quantile_tables_reproduce_their_distribution() {
+    // A table with a flat start, a steep middle and a long tail.
+    let points: Arc<[f64]> = Arc::from(vec![1.0, 1.0, 10.0, 12.5, 100.0, 1000.0]);
+    let spec = SyntheticSpec {
+        prompt_tokens: LengthDist::Quantiles {
+            points: points.clone(),
+        },
+        output_tokens: LengthDist::Quantiles {
+            points: Arc::from(vec![5.0, 5.0]),
+        },
+        ..spec_constant(100.0, 1.0, 1000.0)
+    };
+    let out = collect(synthetic(&spec, &RngStreams::new(5)));
+    assert!(out.len() > 90_000);
+    assert_eq!(out, collect(synthetic(&spec, &RngStreams::new(5))));
+    assert_ne!(out, collect(synthetic(&spec, &RngStreams::new(6))));
+    assert!(out.iter().all(|r| r.output_tokens == 5));
+    let p = sorted_lengths(&out, true);
+    assert_eq!((p[0], p[p.len() - 1]), (1.0, 1000.0));
+    // Each piece holds a fifth of the draws, spread linearly between its ends.
+    let share = |lo: f64, hi: f64| {
+        p.iter().filter(|x| (lo..hi).contains(*x)).count() as f64 / p.len() as f64
+    };
+    assert!((share(1.0, 1.5) - (0.2 + 0.2 * 0.5 / 9.0)).abs() < 0.01);
+    for (q, want) in [(0.3, 5.5), (0.5, 11.25), (0.7, 56.25), (0.9, 550.0)] {
+        // Rounding to whole tokens moves a quantile by at most 0.5.
+        let got = percentile(&p, q);
+        assert!(
+            (got - want).abs() <= 0.5 + 0.02 * want,
+            "q {q}: {got} vs {want}"
+        );
+    }
+    // The mean of a piecewise-linear inverse CDF is the mean of its pieces' midpoints.
+    let want: f64 = points.windows(2).map(|w| (w[0] + w[1]) / 2.0).sum::<f64>() / 5.0;
+    let got = mean(&p);
+    assert!((got / want - 1.0).abs() < 0.02, "mean {got} vs {want}");
+    // Points below 1.5 round to 1, the smallest length.
+    let spec = SyntheticSpec {
+        prompt_tokens: LengthDist::Quantiles {
+            points: Arc::from(vec![1.0, 1.4]),
+        },
+        ..spec
+    };
+    assert!(
+        collect(synthetic(&spec, &RngStreams::new(5)))
+            .iter()
+            .all(|r| r.prompt_tokens == 1)
+    );
+}
+
+#[test]
+fn quantile_tables_of_sorted_values() {
+    assert_eq!(
+        quantile_table(&[1.0, 2.0, 3.0, 4.0, 5.0], 5),
+        vec![1.0, 2.0, 3.0, 4.0, 5.0]
+    );
+    assert_eq!(quantile_table(&[10.0, 20.0], 3), vec![10.0, 15.0, 20.0]);
+    assert_eq!(quantile_table(&[7.0], 2), vec![7.0, 7.0]);
+    assert!(quantile_table(&[], 101).is_empty());
+    assert!(quantile_table(&[1.0, 2.0], 1).is_empty());
 }
 
 #[test]
