@@ -184,6 +184,8 @@ struct ReplicaCalcInput {
     external_values_milli: Option<Vec<i64>>,
     #[serde(default)]
     orphan_metrics_milli: Vec<Orphan>,
+    #[serde(default)]
+    version: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -265,7 +267,11 @@ fn replica_calc(i: ReplicaCalcInput, exp: &Value, c: &mut Checker) -> Result<(),
         initial_readiness_delay: dur(i.initial_readiness_delay_s.unwrap_or(10.0)),
         ..ControllerFlags::default()
     };
-    let sem = K8sVersion::Master.semantics();
+    let version = match &i.version {
+        None => K8sVersion::Master,
+        Some(v) => K8sVersion::parse(v).ok_or(format!("unknown version {v:?}"))?,
+    };
+    let sem = version.semantics();
     let ctx = hpa::CalcContext {
         pods: &pods,
         spec_replicas: i.current_replicas,

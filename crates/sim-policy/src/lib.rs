@@ -2,5 +2,6 @@
 
 mod conditions;
 pub mod hpa;
+pub mod keda;
 
 pub use conditions::{Condition, ConditionStatus};
