@@ -141,12 +141,7 @@ fn run_scenario(
         };
     let stream = scenario.workload.stream(seed, reader);
     sim_engine::run(&scenario.spec, seed, stream, &opts).map_err(|e| {
-        let file = trace_path.unwrap_or("workload");
-        match (e.line(), e.column()) {
-            (Some(l), Some(c)) => Failure::Input(format!("{file}:{l}:{c}: {e}")),
-            (Some(l), None) => Failure::Input(format!("{file}:{l}: {e}")),
-            _ => Failure::Input(format!("{file}: {e}")),
-        }
+        Failure::Input(sim_scenario::trace_error(trace_path.unwrap_or("workload"), &e).to_string())
     })
 }
 

@@ -20,5 +20,5 @@ pub mod wire;
 
 pub use error::{ScenarioError, line_col};
 pub use locate::Locator;
-pub use lower::{Files, Resolved, Scenario, WorkloadPlan, load, toml_error};
+pub use lower::{Files, Resolved, Scenario, WorkloadPlan, load, toml_error, trace_error};
 pub use wire::ScenarioFile;

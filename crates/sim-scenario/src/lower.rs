@@ -13,7 +13,7 @@ use sim_engine::{
     ClusterSpec, LatencyMetric, NoEndpoint, PercentileCheck, PodsSpec, RoutingSpec, RunSpec,
     SloSpec,
 };
-use sim_workload::{LengthDist, RateProfile, SyntheticSpec, TraceFormat, Transform};
+use sim_workload::{LengthDist, RateProfile, SyntheticSpec, TraceError, TraceFormat, Transform};
 
 use crate::error::ScenarioError;
 use crate::locate::Locator;
@@ -125,6 +125,16 @@ pub fn load(file: &str, text: &str, files: &dyn Files) -> Result<Scenario, Scena
         files,
     }
     .lower(parsed)
+}
+
+/// Places a trace error in its file.
+pub fn trace_error(file: &str, e: &TraceError) -> ScenarioError {
+    let message = match e {
+        TraceError::Parse { message, .. } => message.clone(),
+        TraceError::Io { source, .. } => format!("read failed: {source}"),
+        TraceError::Invalid(_) | TraceError::Empty => e.to_string(),
+    };
+    ScenarioError { file: file.to_string(), line: e.line(), column: e.column(), message }
 }
 
 /// Turns a TOML error into ours, keeping its position.
@@ -848,12 +858,7 @@ impl Lowering<'_> {
                 let stream =
                     sim_workload::read_trace(format, std::io::Cursor::new(text.into_bytes()));
                 let (prompts, outputs) =
-                    sim_workload::empirical_lengths(stream).map_err(|e| ScenarioError {
-                        file: path.clone(),
-                        line: e.line(),
-                        column: e.column(),
-                        message: e.to_string(),
-                    })?;
+                    sim_workload::empirical_lengths(stream).map_err(|e| trace_error(&path, &e))?;
                 let samples: Arc<[u32]> = if which == "prompt_tokens" {
                     prompts.into()
                 } else {
