@@ -89,9 +89,11 @@ impl Series {
 /// What the store remembers about one scrape target.
 #[derive(Clone, Debug, Default)]
 struct Target {
-    /// Series written by the last successful scrape, sorted; they get staleness markers
+    /// The exposed `(name, labels)` of the last successful scrape, in exposition order.
+    exposed: Vec<(String, Vec<(String, String)>)>,
+    /// The series each of those became, in the same order. They get staleness markers
     /// when a later scrape omits them, fails, or the target goes away.
-    last_scrape: Vec<Labels>,
+    series: Vec<Labels>,
 }
 
 /// An in-memory time-series database with Prometheus's scrape and staleness semantics.
@@ -147,36 +149,77 @@ impl Store {
         target: &Labels,
         samples: &[ExposedSample],
     ) -> Result<(), StoreError> {
+        let mut previous = self
+            .targets
+            .get_mut(target)
+            .map(std::mem::take)
+            .unwrap_or_default();
+        let same_shape = previous.exposed.len() == samples.len()
+            && previous
+                .exposed
+                .iter()
+                .zip(samples)
+                .all(|((n, l), s)| *n == s.name && *l == s.labels);
+        let result = if same_shape {
+            // The usual case: the same series as last time, so reuse their label sets.
+            previous
+                .series
+                .iter()
+                .zip(samples)
+                .try_for_each(|(labels, s)| self.append(labels, t, s.value))
+        } else {
+            self.ingest_new_shape(t, target, samples, &mut previous)
+        };
+        match self.targets.get_mut(target) {
+            Some(slot) => *slot = previous,
+            None => {
+                self.targets.insert(target.clone(), previous);
+            }
+        }
+        result?;
+        self.append(&up_labels(target), t, 1.0)
+    }
+
+    /// Scrape ingestion when the set of exposed series changed: builds the label sets,
+    /// checks for duplicates and writes staleness markers for the series that vanished.
+    fn ingest_new_shape(
+        &mut self,
+        t: SimTime,
+        target: &Labels,
+        samples: &[ExposedSample],
+        previous: &mut Target,
+    ) -> Result<(), StoreError> {
         let mut written = Vec::with_capacity(samples.len());
         for s in samples {
             let labels = series_labels(target, s);
             self.append(&labels, t, s.value)?;
             written.push(labels);
         }
-        written.sort();
-        if let Some(w) = written.windows(2).find(|w| w[0] == w[1]) {
+        let mut sorted: Vec<&Labels> = written.iter().collect();
+        sorted.sort();
+        if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
             return Err(StoreError::Duplicate {
                 series: w[0].clone(),
                 t,
             });
         }
-        let previous = self
-            .targets
-            .insert(
-                target.clone(),
-                Target {
-                    last_scrape: written.clone(),
-                },
-            )
-            .unwrap_or_default();
-        for gone in previous
-            .last_scrape
+        let gone: Vec<Labels> = previous
+            .series
             .iter()
-            .filter(|l| written.binary_search(l).is_err())
-        {
-            self.stale_if_present(gone, t)?;
+            .filter(|l| sorted.binary_search(l).is_err())
+            .cloned()
+            .collect();
+        for l in &gone {
+            self.stale_if_present(l, t)?;
         }
-        self.append(&up_labels(target), t, 1.0)
+        *previous = Target {
+            exposed: samples
+                .iter()
+                .map(|s| (s.name.clone(), s.labels.clone()))
+                .collect(),
+            series: written,
+        };
+        Ok(())
     }
 
     /// Records a failed scrape of `target` at `t`: every series of its last successful
@@ -186,7 +229,7 @@ impl Store {
             .targets
             .insert(target.clone(), Target::default())
             .unwrap_or_default();
-        for gone in &previous.last_scrape {
+        for gone in &previous.series {
             self.stale_if_present(gone, t)?;
         }
         self.append(&up_labels(target), t, 0.0)
@@ -198,7 +241,7 @@ impl Store {
         let Some(previous) = self.targets.remove(target) else {
             return Ok(());
         };
-        for gone in &previous.last_scrape {
+        for gone in &previous.series {
             self.stale_if_present(gone, t)?;
         }
         self.stale_if_present(&up_labels(target), t)
