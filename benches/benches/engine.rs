@@ -1,0 +1,109 @@
+//! Whole simulator runs: the Azure conv trace at four replicas, the same trace rate-scaled ×10
+//! at sixteen replicas, the synthetic quickstart, and the conv trace step by step (fused
+//! decode runs off) for the speedup the fused path buys. Throughput is in requests.
+
+mod common;
+
+use std::hint::black_box;
+use std::io::Cursor;
+use std::path::Path;
+use std::time::Duration;
+
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use sim_engine::{RunOptions, RunReport};
+use sim_scenario::{Scenario, WorkloadPlan};
+
+/// One run of `scenario`; `trace` holds the trace file's bytes for a trace workload.
+fn run(scenario: &Scenario, trace: Option<&[u8]>) -> RunReport {
+    let reader: Option<Box<dyn std::io::BufRead + '_>> =
+        trace.map(|bytes| Box::new(Cursor::new(bytes)) as Box<dyn std::io::BufRead + '_>);
+    let seed = scenario.seed;
+    sim_engine::run(
+        &scenario.spec,
+        seed,
+        scenario.workload.stream(seed, reader),
+        &RunOptions {
+            keep_requests: false,
+        },
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", scenario.name))
+}
+
+/// The trace bytes of a trace scenario, or `None` (with a note) when the file is absent.
+fn trace_bytes(scenario: &Scenario) -> Option<Vec<u8>> {
+    let WorkloadPlan::Trace { path, .. } = &scenario.workload else {
+        panic!("{} is not a trace scenario", scenario.name);
+    };
+    if !Path::new(path).exists() {
+        skip_note(&scenario.name, path);
+        return None;
+    }
+    Some(std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}")))
+}
+
+#[expect(
+    clippy::print_stderr,
+    reason = "a bench that cannot run says why instead of failing"
+)]
+fn skip_note(name: &str, path: &str) {
+    eprintln!("skipping {name}: trace {path} not found (../shared is absent)");
+}
+
+/// Benchmarks one case under `id`, with throughput in requests per run.
+fn case(c: &mut Criterion, id: &str, scenario: &Scenario, trace: Option<&[u8]>) {
+    let requests = run(scenario, trace).summary.requests_total;
+    let mut group = c.benchmark_group("engine");
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .throughput(Throughput::Elements(requests));
+    group.bench_function(id, |b| b.iter(|| black_box(run(scenario, trace))));
+    group.finish();
+}
+
+/// Replaces exactly one occurrence of `from` in `text`.
+///
+/// # Panics
+/// When `from` does not occur exactly once (the scenario file changed under the bench).
+fn replace_once(text: &str, from: &str, to: &str) -> String {
+    assert_eq!(
+        text.matches(from).count(),
+        1,
+        "expected exactly one {from:?} in the scenario"
+    );
+    text.replacen(from, to, 1)
+}
+
+fn engine(c: &mut Criterion) {
+    let conv = common::load("azure-conv-static", |t| t);
+    if let Some(bytes) = trace_bytes(&conv) {
+        case(c, "conv_trace_4_replicas", &conv, Some(&bytes));
+
+        let mut stepwise = conv.clone();
+        stepwise.spec.engine.fuse_decode_steps = false;
+        case(
+            c,
+            "conv_trace_4_replicas_step_by_step",
+            &stepwise,
+            Some(&bytes),
+        );
+
+        let scaled = common::load("azure-conv-static", |t| {
+            let t = replace_once(
+                &t,
+                "format = \"azure\"\n",
+                "format = \"azure\"\nrate_scale = 10\n",
+            );
+            replace_once(&t, "replicas = 4\n", "replicas = 16\n")
+        });
+        case(c, "conv_trace_x10_16_replicas", &scaled, Some(&bytes));
+    }
+
+    let quickstart = common::load("quickstart", |t| t);
+    case(c, "quickstart_synthetic_1h", &quickstart, None);
+}
+
+criterion_group!(benches, engine);
+criterion_main!(benches);
