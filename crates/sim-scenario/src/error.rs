@@ -82,7 +82,7 @@ mod tests {
         assert_eq!(line_col(text, 0), (1, 1));
         assert_eq!(line_col(text, 6), (2, 1));
         // 'é' is two bytes; the '=' after "bé " is the 4th character.
-        assert_eq!(line_col(text, 10), (2, 5));
+        assert_eq!(line_col(text, 10), (2, 4));
         assert_eq!(line_col(text, 999), (3, 1));
     }
 

@@ -134,7 +134,12 @@ pub fn trace_error(file: &str, e: &TraceError) -> ScenarioError {
         TraceError::Io { source, .. } => format!("read failed: {source}"),
         TraceError::Invalid(_) | TraceError::Empty => e.to_string(),
     };
-    ScenarioError { file: file.to_string(), line: e.line(), column: e.column(), message }
+    ScenarioError {
+        file: file.to_string(),
+        line: e.line(),
+        column: e.column(),
+        message,
+    }
 }
 
 /// Turns a TOML error into ours, keeping its position.
@@ -220,8 +225,9 @@ impl Lowering<'_> {
                 format!("tensor_parallel {tp} needs more GPUs than a node has ({gpus_per_node})"),
             ));
         }
+        // Only a TP above 1 can fail here (heads that do not divide, no all-reduce data).
         let perf_model = StepTimeModel::new(&gpu, &model, tp)
-            .map_err(|e| self.err(&["deployment", "model"], e))?;
+            .map_err(|e| self.err(&["deployment", "tensor_parallel"], e))?;
 
         // Engine.
         let e = &f.engine;
@@ -240,6 +246,15 @@ impl Lowering<'_> {
             max_num_batched_tokens,
         )?;
         positive_u32(self, &["engine", "max_num_seqs"], max_num_seqs)?;
+        if max_num_seqs > max_num_batched_tokens {
+            return Err(self.err(
+                &["engine", "max_num_seqs"],
+                format!(
+                    "max_num_seqs ({max_num_seqs}) must not exceed max_num_batched_tokens \
+                     ({max_num_batched_tokens}), as in vLLM"
+                ),
+            ));
+        }
         if ![8, 16, 32, 64, 128].contains(&block_size_tokens) {
             return Err(self.err(
                 &["engine", "block_size_tokens"],
@@ -273,16 +288,22 @@ impl Lowering<'_> {
         let kv_cache_tokens =
             u64::from(num_gpu_blocks.saturating_sub(1)) * u64::from(block_size_tokens);
         if num_gpu_blocks < 2 || kv_cache_tokens < u64::from(max_model_len) {
-            let path: &[&str] = if e.max_model_len.is_some() {
+            let path: &[&str] = if e.num_gpu_blocks_override.is_some() {
+                &["engine", "num_gpu_blocks_override"]
+            } else if e.max_model_len.is_some() {
                 &["engine", "max_model_len"]
             } else {
                 &["deployment", "model"]
             };
+            let hint = if e.num_gpu_blocks_override.is_some() {
+                "raise num_gpu_blocks_override or lower engine.max_model_len"
+            } else {
+                "lower engine.max_model_len or raise gpu_memory_utilization / tensor_parallel"
+            };
             return Err(self.err(
                 path,
                 format!(
-                    "the model's max seq len ({max_model_len}) is larger than the KV cache can hold ({kv_cache_tokens} tokens); \
-                     lower engine.max_model_len or raise gpu_memory_utilization / tensor_parallel"
+                    "the model's max seq len ({max_model_len}) is larger than the KV cache can hold ({kv_cache_tokens} tokens); {hint}"
                 ),
             ));
         }
@@ -328,7 +349,11 @@ impl Lowering<'_> {
 
         // Cluster.
         let c = &f.cluster;
-        let needed_nodes = (d.replicas * tp).div_ceil(gpus_per_node);
+        // In u64: replicas × TP can exceed u32. The quotient cannot, as TP ≤ gpus_per_node.
+        let needed_nodes = (u64::from(d.replicas) * u64::from(tp))
+            .div_ceil(u64::from(gpus_per_node))
+            .try_into()
+            .unwrap_or(u32::MAX);
         let nodes = c.nodes.unwrap_or(needed_nodes);
         let max_nodes = c.max_nodes.unwrap_or(nodes.max(needed_nodes));
         if max_nodes < nodes {
@@ -537,6 +562,31 @@ impl Lowering<'_> {
                 format!("dist = {:?} needs {}", t.dist, allowed.join(" and ")),
             )
         })?;
+        // Name the offending key in plain words; `validate` stays as the final word.
+        let problem = match dist {
+            DurationDist::Fixed { secs } if !(secs.is_finite() && secs >= 0.0) => Some((
+                "value_s",
+                format!("value_s must be zero or more, got {secs}"),
+            )),
+            DurationDist::Uniform { min_s, .. } if !(min_s.is_finite() && min_s >= 0.0) => {
+                Some(("min_s", format!("min_s must be zero or more, got {min_s}")))
+            }
+            DurationDist::Uniform { min_s, max_s } if !(max_s.is_finite() && max_s >= min_s) => {
+                Some(("max_s", format!("max_s ({max_s}) is below min_s ({min_s})")))
+            }
+            DurationDist::LogNormal { p50_s, .. } if !(p50_s.is_finite() && p50_s > 0.0) => Some((
+                "p50_s",
+                format!("p50_s must be a positive number, got {p50_s}"),
+            )),
+            DurationDist::LogNormal { p50_s, p99_s } if !(p99_s.is_finite() && p99_s >= p50_s) => {
+                Some(("p99_s", format!("p99_s ({p99_s}) is below p50_s ({p50_s})")))
+            }
+            _ => None,
+        };
+        if let Some((key, message)) = problem {
+            key_path.push(key);
+            return Err(self.err(&key_path, message));
+        }
         dist.validate().map_err(|m| self.err(path, m))?;
         Ok(dist)
     }
@@ -789,7 +839,8 @@ impl Lowering<'_> {
             ));
         }
         let cv = a.cv.unwrap_or(default_cv);
-        rate.validate().map_err(|m| self.err(&base, m))?;
+        rate.validate()
+            .map_err(|m| self.err(&[base[0], base[1], &named_key(&m)], m))?;
         positive(self, &["workload", "arrivals", "cv"], cv)?;
         Ok((rate, cv))
     }
@@ -886,13 +937,21 @@ impl Lowering<'_> {
                 ),
             ));
         }
-        dist.validate().map_err(|m| self.err(&base, m))?;
+        dist.validate()
+            .map_err(|m| self.err(&[base[0], base[1], &named_key(&m)], m))?;
         Ok(dist)
     }
 }
 
 fn first_word(message: &str) -> &str {
     message.split_whitespace().next().unwrap_or("")
+}
+
+/// The key a validation message starts with (`rates_rps[2] must ...` names `rates_rps`). When
+/// the first word is no key, the locator falls back to the enclosing table.
+fn named_key(message: &str) -> String {
+    let word = first_word(message);
+    word.split('[').next().unwrap_or(word).to_string()
 }
 
 fn positive(l: &Lowering<'_>, path: &[&str], v: f64) -> Result<(), ScenarioError> {

@@ -54,7 +54,7 @@ pub struct ScenarioFile {
 
 /// `[run]`
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "the [run] table")]
 pub struct RunTable {
     /// The horizon. Required for synthetic workloads; for traces, defaults to the last arrival.
     pub duration_s: Option<f64>,
@@ -66,7 +66,7 @@ pub struct RunTable {
 
 /// `[workload]`
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "the [workload] table")]
 pub struct WorkloadTable {
     /// `"synthetic"` or `"trace"`.
     pub kind: String,
@@ -94,7 +94,10 @@ pub struct WorkloadTable {
 
 /// `[workload.arrivals]`
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table such as { pattern = \"constant\", rate_rps = 5 }"
+)]
 pub struct ArrivalsTable {
     /// `"constant"`, `"diurnal"`, `"step"`, `"spike"` or `"piecewise"`.
     pub pattern: String,
@@ -130,7 +133,10 @@ pub struct ArrivalsTable {
 
 /// `[workload.prompt_tokens]` and `[workload.output_tokens]`
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table such as { dist = \"fixed\", tokens = 500 }"
+)]
 pub struct LengthTable {
     /// `"fixed"`, `"uniform"`, `"lognormal"` or `"empirical"`.
     pub dist: String,
@@ -154,7 +160,7 @@ pub struct LengthTable {
 
 /// `[deployment]`
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "the [deployment] table")]
 pub struct DeploymentTable {
     /// Model name from the catalog.
     pub model: String,
@@ -172,7 +178,7 @@ pub struct DeploymentTable {
 
 /// `[engine]`: vLLM engine arguments. Unset ones take vLLM's defaults for the GPU.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "the [engine] table")]
 pub struct EngineTable {
     /// `--max-num-seqs`
     pub max_num_seqs: Option<u32>,
@@ -194,7 +200,10 @@ pub struct EngineTable {
 /// A random duration: `{ dist = "uniform", min_s = 30, max_s = 120 }`,
 /// `{ dist = "fixed", value_s = 45 }` or `{ dist = "lognormal", p50_s = 60, p99_s = 180 }`.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table such as { dist = \"fixed\", value_s = 45 }"
+)]
 pub struct DurationTable {
     /// `"fixed"`, `"uniform"` or `"lognormal"`.
     pub dist: String,
@@ -212,7 +221,7 @@ pub struct DurationTable {
 
 /// `[startup]`: either `total_s`, or the phases.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "the [startup] table")]
 pub struct StartupTable {
     /// Scheduling to server up, in one draw (default uniform 30–120 s).
     pub total_s: Option<DurationTable>,
@@ -226,7 +235,7 @@ pub struct StartupTable {
 
 /// `[readiness]`
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "the [readiness] table")]
 pub struct ReadinessTable {
     /// `initialDelaySeconds` (default 0).
     pub initial_delay_s: Option<f64>,
@@ -238,7 +247,7 @@ pub struct ReadinessTable {
 
 /// `[cluster]`
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "the [cluster] table")]
 pub struct ClusterTable {
     /// GPUs per node (default 8).
     pub gpus_per_node: Option<u32>,
@@ -252,7 +261,7 @@ pub struct ClusterTable {
 
 /// `[routing]`
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "the [routing] table")]
 pub struct RoutingTable {
     /// `"random"` (default, kube-proxy iptables), `"round-robin"` or `"least-outstanding"`.
     pub policy: Option<String>,
@@ -266,7 +275,7 @@ pub struct RoutingTable {
 
 /// `[cost]`
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "the [cost] table")]
 pub struct CostTable {
     /// Overrides the catalog's price for the GPU.
     pub usd_per_gpu_hour: Option<f64>,
@@ -274,7 +283,7 @@ pub struct CostTable {
 
 /// `[catalog]`
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "the [catalog] table")]
 pub struct CatalogTable {
     /// A catalog file (same format as the built-in one) whose entries add to or replace
     /// the built-in ones; relative to the scenario file.
