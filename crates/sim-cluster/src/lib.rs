@@ -19,3 +19,4 @@ pub mod perf;
 pub mod pod;
 pub mod replica;
 pub mod router;
+pub mod vllm_metrics;

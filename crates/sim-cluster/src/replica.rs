@@ -18,6 +18,7 @@ use std::collections::VecDeque;
 use sim_des::{SimDuration, SimTime};
 
 use crate::perf::{StepShape, StepTimeModel};
+use crate::vllm_metrics::{Histogram, ITL_BUCKETS_S};
 
 /// Static engine settings of one replica (vLLM's `EngineArgs` that shape scheduling).
 #[derive(Clone, Debug, PartialEq)]
@@ -198,6 +199,9 @@ pub struct Replica {
     preemptions_total: u64,
     steps_total: u64,
     busy_ns_total: u64,
+    /// `vllm:inter_token_latency_seconds`: one observation per non-first output token, of
+    /// the duration of the step that produced it.
+    itl: Histogram,
 }
 
 /// What the caller must schedule after a call that may change the work in flight.
@@ -237,6 +241,7 @@ impl Replica {
             preemptions_total: 0,
             steps_total: 0,
             busy_ns_total: 0,
+            itl: Histogram::new(ITL_BUCKETS_S),
         }
     }
 
@@ -311,6 +316,7 @@ impl Replica {
             self.steps_total += done;
             if work.is_run {
                 self.generation_tokens_total += done * u64::from(work.batch);
+                observe_run_itl(&mut self.itl, &work, done);
             }
         }
         self.generation += 1;
@@ -337,9 +343,10 @@ impl Replica {
         self.busy_ns_total += (now - work.start).as_nanos();
         self.steps_total += work.steps;
         if work.is_run {
+            observe_run_itl(&mut self.itl, &work, work.steps);
             self.finish_run(work.steps as u32, now, events);
         } else {
-            self.finish_step(now, events);
+            self.finish_step(now, (now - work.start).as_secs_f64(), events);
         }
         self.drop_aborted();
         self.check_invariants();
@@ -377,6 +384,17 @@ impl Replica {
         }
         g.kv_usage = f64::from(g.kv_blocks_used) / f64::from(self.usable_blocks);
         g
+    }
+
+    /// The inter-token latency histogram as of time `t` (which may fall inside a decode run).
+    pub fn itl_histogram_at(&self, t: SimTime) -> Histogram {
+        let mut h = self.itl.clone();
+        if let Some(work) = &self.work {
+            if work.is_run {
+                observe_run_itl(&mut h, work, work.steps_done_by(t.max(work.start)));
+            }
+        }
+        h
     }
 
     /// Panics if an engine invariant is broken (KV over capacity, sequence cap exceeded).
@@ -421,7 +439,7 @@ impl Replica {
         })
     }
 
-    fn finish_step(&mut self, now: SimTime, events: &mut Vec<ReplicaEvent>) {
+    fn finish_step(&mut self, now: SimTime, duration_s: f64, events: &mut Vec<ReplicaEvent>) {
         let mut i = 0;
         while i < self.running.len() {
             let seq = &mut self.running[i];
@@ -441,6 +459,9 @@ impl Replica {
             }
             seq.generated += 1;
             self.generation_tokens_total += 1;
+            if seq.generated > 1 {
+                self.itl.observe(duration_s);
+            }
             if seq.generated == 1 && !seq.aborted {
                 events.push(ReplicaEvent::FirstToken {
                     id: seq.id,
@@ -701,4 +722,12 @@ impl Replica {
         self.preemptions_total += 1;
         self.waiting.push_front(victim);
     }
+}
+
+/// Records the inter-token latencies of the first `steps` steps of a decode run: step j lasts
+/// `a + b * (c0 + (j-1) * batch)` and every request in the batch emits one token.
+fn observe_run_itl(h: &mut Histogram, work: &Work, steps: u64) {
+    let first = work.a_s + work.b_s * work.c0_tokens;
+    let step = work.b_s * f64::from(work.batch);
+    h.observe_arithmetic(first, step, steps, u64::from(work.batch));
 }
