@@ -6,10 +6,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use sim_des::{SimDuration, SimTime};
 use sim_policy::hpa::{
-    self, Condition, ConditionStatus, ContainerInfo, ControllerFlags, FeatureGates, HpaBehavior, HpaConfig, HpaInput,
-    HpaState, K8sVersion, MetricObservation, MetricSpec, MetricTarget, PodInfo, PodPhase, PodReady, PodSample,
-    PolicyKind, ResolvedRules, ScaleEvent, ScalingPolicy, ScalingRules, SelectPolicy, TargetType, TimedRecommendation,
-    Tolerances,
+    self, Condition, ConditionStatus, ContainerInfo, ControllerFlags, FeatureGates, HpaBehavior,
+    HpaConfig, HpaInput, HpaState, K8sVersion, MetricObservation, MetricSpec, MetricTarget,
+    PodInfo, PodPhase, PodReady, PodSample, PolicyKind, ResolvedRules, ScaleEvent, ScalingPolicy,
+    ScalingRules, SelectPolicy, TargetType, TimedRecommendation, Tolerances,
 };
 
 use crate::{Checker, decode};
@@ -39,7 +39,9 @@ pub(crate) fn run(kind: &str, input: Value, expected: &Value) -> Result<Vec<Stri
         "reconcile" => reconcile(decode(input, "input")?, expected, &mut c)?,
         "behavior_rate" => behavior_rate(decode(input, "input")?, expected, &mut c)?,
         "policy_limit" => policy_limit(decode(input, "input")?, expected, &mut c)?,
-        "stabilization_behavior" => stabilization_behavior(decode(input, "input")?, expected, &mut c)?,
+        "stabilization_behavior" => {
+            stabilization_behavior(decode(input, "input")?, expected, &mut c)?
+        }
         "stabilization_legacy" => stabilization_legacy(decode(input, "input")?, expected, &mut c)?,
         "legacy_rate" => legacy_rate(decode(input, "input")?, expected, &mut c)?,
         "scale_events" => scale_events(decode(input, "input")?, expected, &mut c)?,
@@ -162,7 +164,10 @@ fn container(name: &str, resource: &str, request: Option<i64>) -> ContainerInfo 
     if let Some(r) = request {
         requests_milli.insert(resource.to_string(), r);
     }
-    ContainerInfo { name: name.to_string(), requests_milli }
+    ContainerInfo {
+        name: name.to_string(),
+        requests_milli,
+    }
 }
 
 // ---------------------------------------------------------------- replica_calc
@@ -209,22 +214,43 @@ fn replica_calc(i: ReplicaCalcInput, exp: &Value, c: &mut Checker) -> Result<(),
     let tt = target_type(get_str(m, "target_type").ok_or("metric.target_type missing")?)?;
     let resource = get_str(m, "resource").unwrap_or("cpu").to_string();
     let target = match tt {
-        TargetType::Utilization => MetricTarget::utilization(get_i64(m, "target").ok_or("metric.target missing")? as i32),
-        TargetType::AverageValue => MetricTarget::average_value_milli(get_i64(m, "target_milli").ok_or("target_milli")?),
-        TargetType::Value => MetricTarget::value_milli(get_i64(m, "target_milli").ok_or("target_milli")?),
+        TargetType::Utilization => {
+            MetricTarget::utilization(get_i64(m, "target").ok_or("metric.target missing")? as i32)
+        }
+        TargetType::AverageValue => {
+            MetricTarget::average_value_milli(get_i64(m, "target_milli").ok_or("target_milli")?)
+        }
+        TargetType::Value => {
+            MetricTarget::value_milli(get_i64(m, "target_milli").ok_or("target_milli")?)
+        }
     };
     let container_name = get_str(m, "container").map(str::to_string);
     let spec = match source {
-        "Resource" => MetricSpec::Resource { name: resource.clone(), target },
+        "Resource" => MetricSpec::Resource {
+            name: resource.clone(),
+            target,
+        },
         "ContainerResource" => MetricSpec::ContainerResource {
             name: resource.clone(),
             container: container_name.clone().ok_or("metric.container missing")?,
             target,
         },
-        "Pods" => MetricSpec::Pods { metric: "metric".into(), target },
-        "Object" => MetricSpec::Object { described_kind: "Deployment".into(), metric: "metric".into(), target },
-        "External" => MetricSpec::External { metric: "metric".into(), target },
-        other => MetricSpec::Unknown { source_type: other.to_string() },
+        "Pods" => MetricSpec::Pods {
+            metric: "metric".into(),
+            target,
+        },
+        "Object" => MetricSpec::Object {
+            described_kind: "Deployment".into(),
+            metric: "metric".into(),
+            target,
+        },
+        "External" => MetricSpec::External {
+            metric: "metric".into(),
+            target,
+        },
+        other => MetricSpec::Unknown {
+            source_type: other.to_string(),
+        },
     };
     let mut pods = Vec::new();
     let mut samples = Vec::new();
@@ -233,7 +259,8 @@ fn replica_calc(i: ReplicaCalcInput, exp: &Value, c: &mut Checker) -> Result<(),
         match (&p.containers, source) {
             (Some(cs), "ContainerResource") => {
                 for wc in cs {
-                    info.containers.push(container(&wc.name, &resource, wc.request_milli));
+                    info.containers
+                        .push(container(&wc.name, &resource, wc.request_milli));
                 }
                 let wanted = container_name.as_deref().unwrap_or_default();
                 match cs.iter().find(|wc| wc.name == wanted) {
@@ -246,7 +273,8 @@ fn replica_calc(i: ReplicaCalcInput, exp: &Value, c: &mut Checker) -> Result<(),
                 }
             }
             _ => {
-                info.containers.push(container("container", &resource, p.request_milli));
+                info.containers
+                    .push(container("container", &resource, p.request_milli));
                 if let Some(v) = p.metric_milli {
                     samples.push(p.sample(Some(v)));
                 }
@@ -255,11 +283,22 @@ fn replica_calc(i: ReplicaCalcInput, exp: &Value, c: &mut Checker) -> Result<(),
         pods.push(info);
     }
     for o in &i.orphan_metrics_milli {
-        samples.push(PodSample { pod: o.pod.clone(), value_milli: Some(o.value_milli), timestamp: now(), window: dur(60.0) });
+        samples.push(PodSample {
+            pod: o.pod.clone(),
+            value_milli: Some(o.value_milli),
+            timestamp: now(),
+            window: dur(60.0),
+        });
     }
     let obs = match source {
-        "Object" => MetricObservation::ObjectValue(i.object_value_milli.ok_or("object_value_milli missing")?),
-        "External" => MetricObservation::ExternalValues(i.external_values_milli.clone().ok_or("external_values_milli")?),
+        "Object" => MetricObservation::ObjectValue(
+            i.object_value_milli.ok_or("object_value_milli missing")?,
+        ),
+        "External" => MetricObservation::ExternalValues(
+            i.external_values_milli
+                .clone()
+                .ok_or("external_values_milli")?,
+        ),
         _ => MetricObservation::PodSamples(samples),
     };
     let flags = ControllerFlags {
@@ -276,7 +315,10 @@ fn replica_calc(i: ReplicaCalcInput, exp: &Value, c: &mut Checker) -> Result<(),
         pods: &pods,
         spec_replicas: i.current_replicas,
         status_replicas: i.current_replicas,
-        tolerances: Tolerances { scale_down: i.tolerance.scale_down, scale_up: i.tolerance.scale_up },
+        tolerances: Tolerances {
+            scale_down: i.tolerance.scale_down,
+            scale_up: i.tolerance.scale_up,
+        },
         flags: &flags,
         semantics: &sem,
         now: now(),
@@ -284,26 +326,51 @@ fn replica_calc(i: ReplicaCalcInput, exp: &Value, c: &mut Checker) -> Result<(),
     let result = hpa::compute_metric(&spec, &obs, &ctx);
     if exp.get("error").and_then(Value::as_bool) == Some(true) {
         match result {
-            Ok(p) => c.mismatches.push(format!("expected an error, got {} replicas", p.replicas)),
+            Ok(p) => c
+                .mismatches
+                .push(format!("expected an error, got {} replicas", p.replicas)),
             Err(e) => {
-                if let Some(want) = get_str(exp, "error_contains") {
-                    if !e.message.contains(want) {
-                        c.mismatches.push(format!("error: expected text {want:?} got {:?}", e.message));
-                    }
+                if let Some(want) = get_str(exp, "error_contains")
+                    && !e.message.contains(want)
+                {
+                    c.mismatches
+                        .push(format!("error: expected text {want:?} got {:?}", e.message));
                 }
             }
         }
         return Ok(());
     }
     match result {
-        Err(e) => c.mismatches.push(format!("expected a proposal, got error {:?}", e.message)),
+        Err(e) => c
+            .mismatches
+            .push(format!("expected a proposal, got error {:?}", e.message)),
         Ok(p) => {
-            c.check("desiredReplicas", get_i64(exp, "desiredReplicas"), i64::from(p.replicas));
+            c.check(
+                "desiredReplicas",
+                get_i64(exp, "desiredReplicas"),
+                i64::from(p.replicas),
+            );
             let cur = p.current;
-            c.check("utilization_percent", get_i64(exp, "utilization_percent"), cur.average_utilization.map(i64::from).unwrap_or(-1));
-            c.check("raw_average_milli", get_i64(exp, "raw_average_milli"), cur.average_value_milli.unwrap_or(-1));
-            c.check("usage_average_milli", get_i64(exp, "usage_average_milli"), cur.average_value_milli.unwrap_or(-1));
-            c.check("usage_milli", get_i64(exp, "usage_milli"), cur.value_milli.unwrap_or(-1));
+            c.check(
+                "utilization_percent",
+                get_i64(exp, "utilization_percent"),
+                cur.average_utilization.map(i64::from).unwrap_or(-1),
+            );
+            c.check(
+                "raw_average_milli",
+                get_i64(exp, "raw_average_milli"),
+                cur.average_value_milli.unwrap_or(-1),
+            );
+            c.check(
+                "usage_average_milli",
+                get_i64(exp, "usage_average_milli"),
+                cur.average_value_milli.unwrap_or(-1),
+            );
+            c.check(
+                "usage_milli",
+                get_i64(exp, "usage_milli"),
+                cur.value_milli.unwrap_or(-1),
+            );
         }
     }
     Ok(())
@@ -339,15 +406,34 @@ fn group(i: GroupInput, exp: &Value, c: &mut Checker) -> Result<(), String> {
     );
     let names = |k: &str| -> Option<Vec<String>> {
         exp.get(k).and_then(Value::as_array).map(|a| {
-            let mut v: Vec<String> = a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect();
+            let mut v: Vec<String> = a
+                .iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect();
             v.sort();
             v
         })
     };
-    c.check("ready_count", get_i64(exp, "ready_count"), g.ready_count as i64);
-    c.check("unready", names("unready"), g.unready.iter().cloned().collect());
-    c.check("missing", names("missing"), g.missing.iter().cloned().collect());
-    c.check("ignored", names("ignored"), g.ignored.iter().cloned().collect());
+    c.check(
+        "ready_count",
+        get_i64(exp, "ready_count"),
+        g.ready_count as i64,
+    );
+    c.check(
+        "unready",
+        names("unready"),
+        g.unready.iter().cloned().collect(),
+    );
+    c.check(
+        "missing",
+        names("missing"),
+        g.missing.iter().cloned().collect(),
+    );
+    c.check(
+        "ignored",
+        names("ignored"),
+        g.ignored.iter().cloned().collect(),
+    );
     Ok(())
 }
 
@@ -393,7 +479,11 @@ impl WireRules {
                             "Percent" => PolicyKind::Percent,
                             other => return Err(format!("unknown policy type {other:?}")),
                         };
-                        Ok(ScalingPolicy { kind, value: p.value, period_s: p.period_seconds })
+                        Ok(ScalingPolicy {
+                            kind,
+                            value: p.value,
+                            period_s: p.period_seconds,
+                        })
                     })
                     .collect::<Result<Vec<_>, String>>()?,
             ),
@@ -425,7 +515,13 @@ struct WireEvent {
 }
 
 fn events(ws: &[WireEvent]) -> Vec<ScaleEvent> {
-    ws.iter().map(|e| ScaleEvent { change: e.change, time: ago(e.age_s), outdated: false }).collect()
+    ws.iter()
+        .map(|e| ScaleEvent {
+            change: e.change,
+            time: ago(e.age_s),
+            outdated: false,
+        })
+        .collect()
 }
 
 #[derive(Deserialize, Clone)]
@@ -435,7 +531,12 @@ struct WireRecommendation {
 }
 
 fn recommendations(ws: &[WireRecommendation]) -> Vec<TimedRecommendation> {
-    ws.iter().map(|r| TimedRecommendation { value: r.value, time: ago(r.age_s) }).collect()
+    ws.iter()
+        .map(|r| TimedRecommendation {
+            value: r.value,
+            time: ago(r.age_s),
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------- behavior kinds
@@ -465,8 +566,16 @@ fn behavior_rate(i: BehaviorRateInput, exp: &Value, c: &mut Checker) -> Result<(
         true,
         now(),
     );
-    c.check("desiredReplicas", get_i64(exp, "desiredReplicas"), i64::from(d));
-    c.check("reason", get_str(exp, "reason").map(str::to_string), reason.to_string());
+    c.check(
+        "desiredReplicas",
+        get_i64(exp, "desiredReplicas"),
+        i64::from(d),
+    );
+    c.check(
+        "reason",
+        get_str(exp, "reason").map(str::to_string),
+        reason.to_string(),
+    );
     Ok(())
 }
 
@@ -508,10 +617,16 @@ struct StabilizationBehaviorInput {
 }
 
 fn stored_values(exp: &Value, key: &str) -> Option<Vec<i64>> {
-    exp.get(key).and_then(Value::as_array).map(|a| a.iter().filter_map(Value::as_i64).collect())
+    exp.get(key)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_i64).collect())
 }
 
-fn stabilization_behavior(i: StabilizationBehaviorInput, exp: &Value, c: &mut Checker) -> Result<(), String> {
+fn stabilization_behavior(
+    i: StabilizationBehaviorInput,
+    exp: &Value,
+    c: &mut Checker,
+) -> Result<(), String> {
     let mut recs = recommendations(&i.recommendations);
     let (s, _) = hpa::stabilize_with_behavior(
         &mut recs,
@@ -522,7 +637,11 @@ fn stabilization_behavior(i: StabilizationBehaviorInput, exp: &Value, c: &mut Ch
         true,
         now(),
     );
-    c.check("stabilizedReplicas", get_i64(exp, "stabilizedReplicas"), i64::from(s));
+    c.check(
+        "stabilizedReplicas",
+        get_i64(exp, "stabilizedReplicas"),
+        i64::from(s),
+    );
     c.check(
         "stored_recommendation_values",
         stored_values(exp, "stored_recommendation_values"),
@@ -538,11 +657,28 @@ struct StabilizationLegacyInput {
     downscale_stabilization_window_s: f64,
 }
 
-fn stabilization_legacy(i: StabilizationLegacyInput, exp: &Value, c: &mut Checker) -> Result<(), String> {
+fn stabilization_legacy(
+    i: StabilizationLegacyInput,
+    exp: &Value,
+    c: &mut Checker,
+) -> Result<(), String> {
     let mut recs = recommendations(&i.recommendations);
-    let s = hpa::stabilize_legacy(&mut recs, i.desired_replicas, dur(i.downscale_stabilization_window_s), now());
-    c.check("stabilizedReplicas", get_i64(exp, "stabilizedReplicas"), i64::from(s));
-    c.check("stored_recommendation_count", get_i64(exp, "stored_recommendation_count"), recs.len() as i64);
+    let s = hpa::stabilize_legacy(
+        &mut recs,
+        i.desired_replicas,
+        dur(i.downscale_stabilization_window_s),
+        now(),
+    );
+    c.check(
+        "stabilizedReplicas",
+        get_i64(exp, "stabilizedReplicas"),
+        i64::from(s),
+    );
+    c.check(
+        "stored_recommendation_count",
+        get_i64(exp, "stored_recommendation_count"),
+        recs.len() as i64,
+    );
     Ok(())
 }
 
@@ -565,8 +701,16 @@ fn legacy_rate(i: LegacyRateInput, exp: &Value, c: &mut Checker) -> Result<(), S
         i.scale_up_limit_factor,
         i.scale_up_limit_minimum,
     );
-    c.check("desiredReplicas", get_i64(exp, "desiredReplicas"), i64::from(d));
-    c.check("reason", get_str(exp, "reason").map(str::to_string), reason.to_string());
+    c.check(
+        "desiredReplicas",
+        get_i64(exp, "desiredReplicas"),
+        i64::from(d),
+    );
+    c.check(
+        "reason",
+        get_str(exp, "reason").map(str::to_string),
+        reason.to_string(),
+    );
     Ok(())
 }
 
@@ -581,18 +725,36 @@ struct ScaleEventsInput {
 fn scale_events(i: ScaleEventsInput, exp: &Value, c: &mut Checker) -> Result<(), String> {
     let mut evs = events(&i.previous_events);
     let before = hpa::replicas_changed_in_period(&evs, i.query_period_s, now());
-    c.check("replicas_changed_in_period_before_store", get_i64(exp, "replicas_changed_in_period_before_store"), i64::from(before));
+    c.check(
+        "replicas_changed_in_period_before_store",
+        get_i64(exp, "replicas_changed_in_period_before_store"),
+        i64::from(before),
+    );
     match &i.rules {
         Some(r) => hpa::record_scale_event(&mut evs, &r.resolved()?, i.replica_change, now()),
         // Without behavior the controller stores nothing and keeps no event list.
         None => evs.clear(),
     }
-    let want = exp.get("events_after_store").and_then(Value::as_array).map(|a| {
-        a.iter()
-            .map(|e| (get_i64(e, "change").unwrap_or(-1), e.get("outdated").and_then(Value::as_bool).unwrap_or(false)))
-            .collect::<Vec<_>>()
-    });
-    c.check("events_after_store", want, evs.iter().map(|e| (i64::from(e.change), e.outdated)).collect());
+    let want = exp
+        .get("events_after_store")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|e| {
+                    (
+                        get_i64(e, "change").unwrap_or(-1),
+                        e.get("outdated").and_then(Value::as_bool).unwrap_or(false),
+                    )
+                })
+                .collect::<Vec<_>>()
+        });
+    c.check(
+        "events_after_store",
+        want,
+        evs.iter()
+            .map(|e| (i64::from(e.change), e.outdated))
+            .collect(),
+    );
     Ok(())
 }
 
@@ -678,21 +840,36 @@ fn wire_metric(m: &Value) -> Result<MetricSpec, String> {
     };
     let metric = get_str(m, "metric").unwrap_or("metric").to_string();
     Ok(match ty {
-        "Resource" => MetricSpec::Resource { name: get_str(m, "resource").unwrap_or("cpu").to_string(), target },
+        "Resource" => MetricSpec::Resource {
+            name: get_str(m, "resource").unwrap_or("cpu").to_string(),
+            target,
+        },
         "ContainerResource" => MetricSpec::ContainerResource {
             name: get_str(m, "resource").unwrap_or("cpu").to_string(),
-            container: get_str(m, "container").ok_or("metric.container missing")?.to_string(),
+            container: get_str(m, "container")
+                .ok_or("metric.container missing")?
+                .to_string(),
             target,
         },
         "Pods" => MetricSpec::Pods { metric, target },
-        "Object" => MetricSpec::Object { described_kind: "Deployment".into(), metric, target },
+        "Object" => MetricSpec::Object {
+            described_kind: "Deployment".into(),
+            metric,
+            target,
+        },
         "External" => MetricSpec::External { metric, target },
-        other => MetricSpec::Unknown { source_type: other.to_string() },
+        other => MetricSpec::Unknown {
+            source_type: other.to_string(),
+        },
     })
 }
 
 fn reconcile(i: ReconcileInput, exp: &Value, c: &mut Checker) -> Result<(), String> {
-    let metrics = i.metrics.iter().map(wire_metric).collect::<Result<Vec<_>, _>>()?;
+    let metrics = i
+        .metrics
+        .iter()
+        .map(wire_metric)
+        .collect::<Result<Vec<_>, _>>()?;
     let behavior = match &i.behavior {
         None => None,
         Some(b) => Some(HpaBehavior {
@@ -719,8 +896,16 @@ fn reconcile(i: ReconcileInput, exp: &Value, c: &mut Checker) -> Result<(), Stri
             scale_up_limit_minimum: i.controller.scale_up_limit_minimum,
         },
         gates: FeatureGates {
-            hpa_scale_to_zero: i.feature_gates.get("HPAScaleToZero").copied().unwrap_or(false),
-            hpa_configurable_tolerance: i.feature_gates.get("HPAConfigurableTolerance").copied().unwrap_or(false),
+            hpa_scale_to_zero: i
+                .feature_gates
+                .get("HPAScaleToZero")
+                .copied()
+                .unwrap_or(false),
+            hpa_configurable_tolerance: i
+                .feature_gates
+                .get("HPAConfigurableTolerance")
+                .copied()
+                .unwrap_or(false),
         },
         version,
     };
@@ -730,32 +915,52 @@ fn reconcile(i: ReconcileInput, exp: &Value, c: &mut Checker) -> Result<(), Stri
         match &p.containers {
             Some(cs) => {
                 for wc in cs {
-                    info.containers.push(container(&wc.name, "cpu", wc.cpu_request_milli));
+                    info.containers
+                        .push(container(&wc.name, "cpu", wc.cpu_request_milli));
                 }
             }
-            None => info.containers.push(container("container", "cpu", p.cpu_request_milli)),
+            None => info
+                .containers
+                .push(container("container", "cpu", p.cpu_request_milli)),
         }
         pods.push(info);
     }
     let mut observations = Vec::new();
     for (idx, spec) in metrics.iter().enumerate() {
         if i.metric_fetch_errors.contains(&idx) {
-            observations.push(MetricObservation::Error("the metrics API call failed".into()));
+            observations.push(MetricObservation::Error(
+                "the metrics API call failed".into(),
+            ));
             continue;
         }
         let obs = match spec {
             MetricSpec::Resource { .. } => {
-                let mut s: Vec<PodSample> =
-                    i.pods.iter().filter(|p| p.cpu_usage_milli.is_some()).map(|p| p.sample(p.cpu_usage_milli)).collect();
+                let mut s: Vec<PodSample> = i
+                    .pods
+                    .iter()
+                    .filter(|p| p.cpu_usage_milli.is_some())
+                    .map(|p| p.sample(p.cpu_usage_milli))
+                    .collect();
                 for o in &i.orphan_cpu_metrics_milli {
-                    s.push(PodSample { pod: o.pod.clone(), value_milli: Some(o.value_milli), timestamp: now(), window: dur(60.0) });
+                    s.push(PodSample {
+                        pod: o.pod.clone(),
+                        value_milli: Some(o.value_milli),
+                        timestamp: now(),
+                        window: dur(60.0),
+                    });
                 }
                 MetricObservation::PodSamples(s)
             }
-            MetricSpec::ContainerResource { container: want, .. } => {
+            MetricSpec::ContainerResource {
+                container: want, ..
+            } => {
                 let mut s = Vec::new();
                 for p in &i.pods {
-                    match p.containers.as_ref().and_then(|cs| cs.iter().find(|wc| &wc.name == want)) {
+                    match p
+                        .containers
+                        .as_ref()
+                        .and_then(|cs| cs.iter().find(|wc| &wc.name == want))
+                    {
                         Some(wc) => {
                             if let Some(u) = wc.cpu_usage_milli {
                                 s.push(p.sample(Some(u)));
@@ -771,10 +976,18 @@ fn reconcile(i: ReconcileInput, exp: &Value, c: &mut Checker) -> Result<(), Stri
                 MetricObservation::PodSamples(s)
             }
             MetricSpec::Pods { .. } => MetricObservation::PodSamples(
-                i.pods.iter().filter(|p| p.pods_metric_milli.is_some()).map(|p| p.sample(p.pods_metric_milli)).collect(),
+                i.pods
+                    .iter()
+                    .filter(|p| p.pods_metric_milli.is_some())
+                    .map(|p| p.sample(p.pods_metric_milli))
+                    .collect(),
             ),
-            MetricSpec::Object { .. } => MetricObservation::ObjectValue(i.object_value_milli.unwrap_or(0)),
-            MetricSpec::External { .. } => MetricObservation::ExternalValues(i.external_values_milli.clone().unwrap_or_default()),
+            MetricSpec::Object { .. } => {
+                MetricObservation::ObjectValue(i.object_value_milli.unwrap_or(0))
+            }
+            MetricSpec::External { .. } => MetricObservation::ExternalValues(
+                i.external_values_milli.clone().unwrap_or_default(),
+            ),
             MetricSpec::Unknown { .. } => MetricObservation::Error("unknown source".into()),
         };
         observations.push(obs);
@@ -804,9 +1017,21 @@ fn reconcile(i: ReconcileInput, exp: &Value, c: &mut Checker) -> Result<(), Stri
         metrics: observations,
     };
     let d = hpa::reconcile(&config, &mut state, &input);
-    c.check("desiredReplicas", get_i64(exp, "desiredReplicas"), i64::from(d.desired_replicas));
-    c.check("scaleUpdated", exp.get("scaleUpdated").and_then(Value::as_bool), d.rescale);
-    c.check("reconcile_error", exp.get("reconcile_error").and_then(Value::as_bool), d.error.is_some());
+    c.check(
+        "desiredReplicas",
+        get_i64(exp, "desiredReplicas"),
+        i64::from(d.desired_replicas),
+    );
+    c.check(
+        "scaleUpdated",
+        exp.get("scaleUpdated").and_then(Value::as_bool),
+        d.rescale,
+    );
+    c.check(
+        "reconcile_error",
+        exp.get("reconcile_error").and_then(Value::as_bool),
+        d.error.is_some(),
+    );
     let want = exp.get("conditions").and_then(Value::as_array).map(|a| {
         a.iter()
             .map(|x| {
@@ -819,7 +1044,11 @@ fn reconcile(i: ReconcileInput, exp: &Value, c: &mut Checker) -> Result<(), Stri
             })
             .collect::<Vec<_>>()
     });
-    let got = d.conditions.iter().map(|x| format!("{}/{}/{}", x.kind, x.status.as_str(), x.reason)).collect();
+    let got = d
+        .conditions
+        .iter()
+        .map(|x| format!("{}/{}/{}", x.kind, x.status.as_str(), x.reason))
+        .collect();
     c.check("conditions", want, got);
     Ok(())
 }

@@ -61,12 +61,17 @@ pub fn parse_vectors(file: &str, text: &str) -> Result<Vec<Value>, LoadError> {
         message: format!("{file}:{}:{}: invalid JSON: {e}", e.line(), e.column()),
     })?;
     let Value::Array(items) = value else {
-        return Err(LoadError { message: format!("{file}: expected a JSON array of vectors") });
+        return Err(LoadError {
+            message: format!("{file}: expected a JSON array of vectors"),
+        });
     };
     for (i, item) in items.iter().enumerate() {
-        let ok = item.get("name").is_some_and(Value::is_string) && item.get("kind").is_some_and(Value::is_string);
+        let ok = item.get("name").is_some_and(Value::is_string)
+            && item.get("kind").is_some_and(Value::is_string);
         if !ok {
-            return Err(LoadError { message: format!("{file}: vector #{i} has no string `name` and `kind`") });
+            return Err(LoadError {
+                message: format!("{file}: vector #{i} has no string `name` and `kind`"),
+            });
         }
     }
     Ok(items)
@@ -98,10 +103,16 @@ pub fn run_vector(v: &Value) -> Outcome {
     let input = v.get("input").cloned().unwrap_or(Value::Null);
     let expected = v.get("expected").cloned().unwrap_or(Value::Null);
     let result = match kind {
-        "replica_calc" | "group_pods" | "reconcile" | "behavior_rate" | "policy_limit" | "stabilization_behavior"
-        | "stabilization_legacy" | "legacy_rate" | "scale_events" | "hpa_timeline" => {
-            hpa_vectors::run(kind, input, &expected)
-        }
+        "replica_calc"
+        | "group_pods"
+        | "reconcile"
+        | "behavior_rate"
+        | "policy_limit"
+        | "stabilization_behavior"
+        | "stabilization_legacy"
+        | "legacy_rate"
+        | "scale_events"
+        | "hpa_timeline" => hpa_vectors::run(kind, input, &expected),
         _ => keda_vectors::run(kind, input, &expected),
     };
     match result {
@@ -118,15 +129,23 @@ pub(crate) struct Checker {
 
 impl Checker {
     pub(crate) fn new() -> Checker {
-        Checker { mismatches: Vec::new() }
+        Checker {
+            mismatches: Vec::new(),
+        }
     }
 
     /// Compares when the vector asserts the field.
-    pub(crate) fn check<T: PartialEq + std::fmt::Debug>(&mut self, field: &str, expected: Option<T>, got: T) {
-        if let Some(e) = expected {
-            if e != got {
-                self.mismatches.push(format!("{field}: expected {e:?} got {got:?}"));
-            }
+    pub(crate) fn check<T: PartialEq + std::fmt::Debug>(
+        &mut self,
+        field: &str,
+        expected: Option<T>,
+        got: T,
+    ) {
+        if let Some(e) = expected
+            && e != got
+        {
+            self.mismatches
+                .push(format!("{field}: expected {e:?} got {got:?}"));
         }
     }
 }

@@ -53,5 +53,9 @@ fn main() -> ExitCode {
     } else {
         println!("{passed} passed, {failed} failed");
     }
-    if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

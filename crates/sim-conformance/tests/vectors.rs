@@ -14,7 +14,10 @@ fn check(file: &str) -> (usize, usize) {
         })
         .collect();
     assert!(failures.is_empty(), "{file}:\n{}", failures.join("\n"));
-    let passed = results.iter().filter(|r| r.outcome == Outcome::Pass).count();
+    let passed = results
+        .iter()
+        .filter(|r| r.outcome == Outcome::Pass)
+        .count();
     (passed, results.len())
 }
 
@@ -39,13 +42,27 @@ fn extra_vectors_pass() {
 #[test]
 fn syntax_errors_name_file_line_and_column() {
     let err = run_text("broken.json", "[\n  {\"name\": \"x\",\n  }\n]").unwrap_err();
-    assert!(err.message.starts_with("broken.json:3:3:"), "{}", err.message);
+    assert!(
+        err.message.starts_with("broken.json:3:3:"),
+        "{}",
+        err.message
+    );
 }
 
 #[test]
 fn non_array_and_nameless_vectors_are_rejected() {
-    assert!(run_text("o.json", "{}").unwrap_err().message.contains("expected a JSON array"));
-    assert!(run_text("n.json", "[{\"kind\": \"legacy_rate\"}]").unwrap_err().message.contains("vector #0"));
+    assert!(
+        run_text("o.json", "{}")
+            .unwrap_err()
+            .message
+            .contains("expected a JSON array")
+    );
+    assert!(
+        run_text("n.json", "[{\"kind\": \"legacy_rate\"}]")
+            .unwrap_err()
+            .message
+            .contains("vector #0")
+    );
 }
 
 #[test]
@@ -56,7 +73,10 @@ fn wrong_expectation_fails_and_uncertain_skips() {
         {"name": "b", "kind": "legacy_rate", "uncertain": true, "uncertain_reason": "fork only", "input": {}, "expected": {}},
         {"name": "c", "kind": "no_such_kind", "input": {}, "expected": {}}]"#;
     let r = run_text("t.json", v).unwrap();
-    assert_eq!(r[0].outcome, Outcome::Fail("desiredReplicas: expected 3 got 2".into()));
+    assert_eq!(
+        r[0].outcome,
+        Outcome::Fail("desiredReplicas: expected 3 got 2".into())
+    );
     assert_eq!(r[1].outcome, Outcome::Skip("fork only".into()));
     assert!(matches!(&r[2].outcome, Outcome::Fail(m) if m.contains("unknown kind")));
 }

@@ -40,8 +40,16 @@ pub(crate) fn default_scale_up(rules: Option<&ScalingRules>) -> ResolvedRules {
         select_policy: r.select_policy.unwrap_or(SelectPolicy::Max),
         policies: r.policies.unwrap_or_else(|| {
             vec![
-                ScalingPolicy { kind: PolicyKind::Pods, value: 4, period_s: 15 },
-                ScalingPolicy { kind: PolicyKind::Percent, value: 100, period_s: 15 },
+                ScalingPolicy {
+                    kind: PolicyKind::Pods,
+                    value: 4,
+                    period_s: 15,
+                },
+                ScalingPolicy {
+                    kind: PolicyKind::Percent,
+                    value: 100,
+                    period_s: 15,
+                },
             ]
         }),
         tolerance: r.tolerance,
@@ -50,21 +58,35 @@ pub(crate) fn default_scale_up(rules: Option<&ScalingRules>) -> ResolvedRules {
 
 /// API defaults for `behavior.scaleDown`: window from the controller flag, Max,
 /// `[Percent 100/15 s]`.
-pub(crate) fn default_scale_down(rules: Option<&ScalingRules>, controller_window_s: i32) -> ResolvedRules {
+pub(crate) fn default_scale_down(
+    rules: Option<&ScalingRules>,
+    controller_window_s: i32,
+) -> ResolvedRules {
     let r = rules.cloned().unwrap_or_default();
     ResolvedRules {
         stabilization_window_s: r.stabilization_window_s.unwrap_or(controller_window_s),
         select_policy: r.select_policy.unwrap_or(SelectPolicy::Max),
-        policies: r
-            .policies
-            .unwrap_or_else(|| vec![ScalingPolicy { kind: PolicyKind::Percent, value: 100, period_s: 15 }]),
+        policies: r.policies.unwrap_or_else(|| {
+            vec![ScalingPolicy {
+                kind: PolicyKind::Percent,
+                value: 100,
+                period_s: 15,
+            }]
+        }),
         tolerance: r.tolerance,
     }
 }
 
 /// Stores a proposal: overwrites the last entry for which `is_old` holds, else appends.
-fn store(recs: &mut Vec<TimedRecommendation>, value: i32, now: SimTime, is_old: impl Fn(SimDuration) -> bool) {
-    let old = recs.iter().rposition(|r| is_old(now.saturating_since(r.time)));
+fn store(
+    recs: &mut Vec<TimedRecommendation>,
+    value: i32,
+    now: SimTime,
+    is_old: impl Fn(SimDuration) -> bool,
+) {
+    let old = recs
+        .iter()
+        .rposition(|r| is_old(now.saturating_since(r.time)));
     let rec = TimedRecommendation { value, time: now };
     match old {
         Some(i) => recs[i] = rec,
@@ -74,7 +96,12 @@ fn store(recs: &mut Vec<TimedRecommendation>, value: i32, now: SimTime, is_old: 
 
 /// Legacy path (no `behavior`): the maximum of the proposal and every recommendation at
 /// most `window` old; then the proposal is stored.
-pub fn stabilize_legacy(recs: &mut Vec<TimedRecommendation>, proposal: i32, window: SimDuration, now: SimTime) -> i32 {
+pub fn stabilize_legacy(
+    recs: &mut Vec<TimedRecommendation>,
+    proposal: i32,
+    window: SimDuration,
+    now: SimTime,
+) -> i32 {
     let mut best = proposal;
     for r in recs.iter() {
         if now.saturating_since(r.time) <= window {
@@ -99,7 +126,11 @@ pub fn stabilize_with_behavior(
     now: SimTime,
 ) -> (i32, &'static str) {
     let (up_w, down_w) = (secs(up_window_s), secs(down_window_s));
-    let reason = if proposal >= current { "ScaleUpStabilized" } else { "ScaleDownStabilized" };
+    let reason = if proposal >= current {
+        "ScaleUpStabilized"
+    } else {
+        "ScaleDownStabilized"
+    };
     let result = if two_windows {
         let (mut up, mut down) = (proposal, proposal);
         for r in recs.iter() {
@@ -125,7 +156,11 @@ pub fn stabilize_with_behavior(
         let w = if going_up { up_w } else { down_w };
         for r in recs.iter() {
             if now.saturating_since(r.time) < w {
-                rec = if going_up { rec.min(r.value) } else { rec.max(r.value) };
+                rec = if going_up {
+                    rec.min(r.value)
+                } else {
+                    rec.max(r.value)
+                };
             }
         }
         rec
@@ -137,7 +172,11 @@ pub fn stabilize_with_behavior(
 /// Sum of the changes of events younger than `period_s`.
 pub fn replicas_changed_in_period(events: &[ScaleEvent], period_s: i32, now: SimTime) -> i32 {
     let p = secs(period_s);
-    events.iter().filter(|e| now.saturating_since(e.time) < p).map(|e| e.change).sum()
+    events
+        .iter()
+        .filter(|e| now.saturating_since(e.time) < p)
+        .map(|e| e.change)
+        .sum()
 }
 
 /// Scaling direction of a policy limit.
@@ -179,11 +218,19 @@ pub fn policy_limit(
         };
         let proposed = match (direction, p.kind) {
             (Direction::Up, PolicyKind::Pods) => start + p.value,
-            (Direction::Up, PolicyKind::Percent) => (f64::from(start) * (1.0 + f64::from(p.value) / 100.0)).ceil() as i32,
+            (Direction::Up, PolicyKind::Percent) => {
+                (f64::from(start) * (1.0 + f64::from(p.value) / 100.0)).ceil() as i32
+            }
             (Direction::Down, PolicyKind::Pods) => start - p.value,
-            (Direction::Down, PolicyKind::Percent) => (f64::from(start) * (1.0 - f64::from(p.value) / 100.0)) as i32,
+            (Direction::Down, PolicyKind::Percent) => {
+                (f64::from(start) * (1.0 - f64::from(p.value) / 100.0)) as i32
+            }
         };
-        result = if pick_max { result.max(proposed) } else { result.min(proposed) };
+        result = if pick_max {
+            result.max(proposed)
+        } else {
+            result.min(proposed)
+        };
     }
     result
 }
@@ -204,28 +251,65 @@ pub fn rate_limit(
     now: SimTime,
 ) -> (i32, &'static str, &'static str) {
     if desired > current {
-        let limit = policy_limit(Direction::Up, current, up_events, down_events, up_rules, both_directions, now).max(current);
+        let limit = policy_limit(
+            Direction::Up,
+            current,
+            up_events,
+            down_events,
+            up_rules,
+            both_directions,
+            now,
+        )
+        .max(current);
         let (allowed, reason, message) = if max_replicas > limit {
-            (limit, "ScaleUpLimit", "the desired replica count is increasing faster than the maximum scale rate")
+            (
+                limit,
+                "ScaleUpLimit",
+                "the desired replica count is increasing faster than the maximum scale rate",
+            )
         } else {
-            (max_replicas, "TooManyReplicas", "the desired replica count is more than the maximum replica count")
+            (
+                max_replicas,
+                "TooManyReplicas",
+                "the desired replica count is more than the maximum replica count",
+            )
         };
         if desired > allowed {
             return (allowed, reason, message);
         }
     } else if desired < current {
-        let limit =
-            policy_limit(Direction::Down, current, up_events, down_events, down_rules, both_directions, now).min(current);
+        let limit = policy_limit(
+            Direction::Down,
+            current,
+            up_events,
+            down_events,
+            down_rules,
+            both_directions,
+            now,
+        )
+        .min(current);
         let (allowed, reason, message) = if min_replicas < limit {
-            (limit, "ScaleDownLimit", "the desired replica count is decreasing faster than the maximum scale rate")
+            (
+                limit,
+                "ScaleDownLimit",
+                "the desired replica count is decreasing faster than the maximum scale rate",
+            )
         } else {
-            (min_replicas, "TooFewReplicas", "the desired replica count is less than the minimum replica count")
+            (
+                min_replicas,
+                "TooFewReplicas",
+                "the desired replica count is less than the minimum replica count",
+            )
         };
         if desired < allowed {
             return (allowed, reason, message);
         }
     }
-    (desired, "DesiredWithinRange", "the desired count is within the acceptable range")
+    (
+        desired,
+        "DesiredWithinRange",
+        "the desired count is within the acceptable range",
+    )
 }
 
 /// The legacy clamp: at most `max(factor × current, minimum)` up, never below min.
@@ -239,30 +323,55 @@ pub fn legacy_rate_limit(
 ) -> (i32, &'static str, &'static str) {
     let scale_up_limit = (factor * f64::from(current)).max(minimum) as i32;
     let (max_allowed, reason, message) = if max_replicas > scale_up_limit {
-        (scale_up_limit, "ScaleUpLimit", "the desired replica count is increasing faster than the maximum scale rate")
+        (
+            scale_up_limit,
+            "ScaleUpLimit",
+            "the desired replica count is increasing faster than the maximum scale rate",
+        )
     } else {
-        (max_replicas, "TooManyReplicas", "the desired replica count is more than the maximum replica count")
+        (
+            max_replicas,
+            "TooManyReplicas",
+            "the desired replica count is more than the maximum replica count",
+        )
     };
     if desired < min_replicas {
-        (min_replicas, "TooFewReplicas", "the desired replica count is less than the minimum replica count")
+        (
+            min_replicas,
+            "TooFewReplicas",
+            "the desired replica count is less than the minimum replica count",
+        )
     } else if desired > max_allowed {
         (max_allowed, reason, message)
     } else {
-        (desired, "DesiredWithinRange", "the desired count is within the acceptable range")
+        (
+            desired,
+            "DesiredWithinRange",
+            "the desired count is within the acceptable range",
+        )
     }
 }
 
 /// Records a successful rescale in one direction's event list: events older than the
 /// longest policy period are marked outdated, the last outdated one is overwritten, else
 /// the event is appended.
-pub fn record_scale_event(events: &mut Vec<ScaleEvent>, rules: &ResolvedRules, change: i32, now: SimTime) {
+pub fn record_scale_event(
+    events: &mut Vec<ScaleEvent>,
+    rules: &ResolvedRules,
+    change: i32,
+    now: SimTime,
+) {
     let longest = secs(rules.policies.iter().map(|p| p.period_s).max().unwrap_or(0));
     for e in events.iter_mut() {
         if now.saturating_since(e.time) > longest {
             e.outdated = true;
         }
     }
-    let event = ScaleEvent { change, time: now, outdated: false };
+    let event = ScaleEvent {
+        change,
+        time: now,
+        outdated: false,
+    };
     match events.iter().rposition(|e| e.outdated) {
         Some(i) => events[i] = event,
         None => events.push(event),

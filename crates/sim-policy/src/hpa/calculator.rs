@@ -9,8 +9,8 @@ use sim_des::SimTime;
 
 use super::grouping::group_pods;
 use super::{
-    ControllerFlags, HpaSemantics, MetricCurrent, MetricObservation, MetricSpec, PodInfo, PodSample,
-    Tolerances,
+    ControllerFlags, HpaSemantics, MetricCurrent, MetricObservation, MetricSpec, PodInfo,
+    PodSample, Tolerances,
 };
 
 /// A successful proposal of one metric.
@@ -51,7 +51,11 @@ pub struct CalcContext<'a> {
 }
 
 fn current(util: Option<i32>, avg: Option<i64>, value: Option<i64>) -> MetricCurrent {
-    MetricCurrent { average_utilization: util, average_value_milli: avg, value_milli: value }
+    MetricCurrent {
+        average_utilization: util,
+        average_value_milli: avg,
+        value_milli: value,
+    }
 }
 
 /// Computes one metric's proposal, as upstream's `computeReplicasForMetric`.
@@ -61,7 +65,8 @@ pub fn compute_metric(
     ctx: &CalcContext<'_>,
 ) -> Result<MetricProposal, MetricError> {
     match spec {
-        MetricSpec::Resource { name, target } | MetricSpec::ContainerResource { name, target, .. } => {
+        MetricSpec::Resource { name, target }
+        | MetricSpec::ContainerResource { name, target, .. } => {
             let container = match spec {
                 MetricSpec::ContainerResource { container, .. } => Some(container.as_str()),
                 _ => None,
@@ -74,13 +79,20 @@ pub fn compute_metric(
             let fail = |m: String| MetricError { reason, message: m };
             let samples = resource_samples(name, container, obs, ctx.semantics).map_err(fail)?;
             if let Some(avg) = target.average_value_milli {
-                let (replicas, usage) =
-                    plain_replicas(samples, avg, name == "cpu", ctx).map_err(|e| fail(format!("failed to get {name} usage: {e}")))?;
-                Ok(MetricProposal { replicas, current: current(None, Some(usage), None) })
+                let (replicas, usage) = plain_replicas(samples, avg, name == "cpu", ctx)
+                    .map_err(|e| fail(format!("failed to get {name} usage: {e}")))?;
+                Ok(MetricProposal {
+                    replicas,
+                    current: current(None, Some(usage), None),
+                })
             } else if let Some(util) = target.average_utilization {
-                let (replicas, percent, raw) = utilization_replicas(samples, util, name, container, ctx)
-                    .map_err(|e| fail(format!("failed to get {name} utilization: {e}")))?;
-                Ok(MetricProposal { replicas, current: current(Some(percent), Some(raw), None) })
+                let (replicas, percent, raw) =
+                    utilization_replicas(samples, util, name, container, ctx)
+                        .map_err(|e| fail(format!("failed to get {name} utilization: {e}")))?;
+                Ok(MetricProposal {
+                    replicas,
+                    current: current(Some(percent), Some(raw), None),
+                })
             } else {
                 Err(fail(
                     "invalid resource metric source: neither an average utilization target nor an average value (usage) target was set"
@@ -89,26 +101,49 @@ pub fn compute_metric(
             }
         }
         MetricSpec::Pods { metric, target } => {
-            let fail = |m: String| MetricError { reason: "FailedGetPodsMetric", message: m };
+            let fail = |m: String| MetricError {
+                reason: "FailedGetPodsMetric",
+                message: m,
+            };
             let samples = match obs {
                 MetricObservation::PodSamples(s) if !s.is_empty() => s,
                 MetricObservation::PodSamples(_) => {
-                    return Err(fail(format!("unable to get metric {metric}: no metrics returned from custom metrics API")));
+                    return Err(fail(format!(
+                        "unable to get metric {metric}: no metrics returned from custom metrics API"
+                    )));
                 }
-                MetricObservation::Error(e) => return Err(fail(format!("unable to get metric {metric}: {e}"))),
-                _ => return Err(fail(format!("unable to get metric {metric}: expected per-pod samples"))),
+                MetricObservation::Error(e) => {
+                    return Err(fail(format!("unable to get metric {metric}: {e}")));
+                }
+                _ => {
+                    return Err(fail(format!(
+                        "unable to get metric {metric}: expected per-pod samples"
+                    )));
+                }
             };
             let avg = target.average_value_milli.unwrap_or(0);
             let (replicas, usage) = plain_replicas(samples_map(samples), avg, false, ctx)
                 .map_err(|e| fail(format!("failed to get pods metric value: {e}")))?;
-            Ok(MetricProposal { replicas, current: current(None, Some(usage), None) })
+            Ok(MetricProposal {
+                replicas,
+                current: current(None, Some(usage), None),
+            })
         }
         MetricSpec::Object { metric, target, .. } => {
-            let fail = |m: String| MetricError { reason: "FailedGetObjectMetric", message: m };
+            let fail = |m: String| MetricError {
+                reason: "FailedGetObjectMetric",
+                message: m,
+            };
             let usage = match obs {
                 MetricObservation::ObjectValue(v) => *v,
-                MetricObservation::Error(e) => return Err(fail(format!("unable to get metric {metric}: {e}"))),
-                _ => return Err(fail(format!("unable to get metric {metric}: expected an object value"))),
+                MetricObservation::Error(e) => {
+                    return Err(fail(format!("unable to get metric {metric}: {e}")));
+                }
+                _ => {
+                    return Err(fail(format!(
+                        "unable to get metric {metric}: expected an object value"
+                    )));
+                }
             };
             match (target.target_type, target.value_milli, target.average_value_milli) {
                 (super::TargetType::Value, Some(t), _) => {
@@ -126,20 +161,35 @@ pub fn compute_metric(
             }
         }
         MetricSpec::External { metric, target } => {
-            let fail = |m: String| MetricError { reason: "FailedGetExternalMetric", message: m };
+            let fail = |m: String| MetricError {
+                reason: "FailedGetExternalMetric",
+                message: m,
+            };
             let values = match obs {
                 MetricObservation::ExternalValues(v) => v,
-                MetricObservation::Error(e) => return Err(fail(format!("unable to get external metric {metric}: {e}"))),
-                _ => return Err(fail(format!("unable to get external metric {metric}: expected series values"))),
+                MetricObservation::Error(e) => {
+                    return Err(fail(format!("unable to get external metric {metric}: {e}")));
+                }
+                _ => {
+                    return Err(fail(format!(
+                        "unable to get external metric {metric}: expected series values"
+                    )));
+                }
             };
             let usage = sum_external(values, ctx.semantics.overflow_guards);
             if let Some(t) = target.average_value_milli {
                 let (replicas, per_pod) = per_pod_replicas(usage, t, ctx);
-                Ok(MetricProposal { replicas, current: current(None, Some(per_pod), None) })
+                Ok(MetricProposal {
+                    replicas,
+                    current: current(None, Some(per_pod), None),
+                })
             } else if let Some(t) = target.value_milli {
                 let ratio = usage as f64 / t as f64;
                 let replicas = usage_ratio_replicas(ratio, ctx).map_err(fail)?;
-                Ok(MetricProposal { replicas, current: current(None, None, Some(usage)) })
+                Ok(MetricProposal {
+                    replicas,
+                    current: current(None, None, Some(usage)),
+                })
             } else {
                 Err(fail("invalid external metric source: neither a value target nor an average value target was set".to_string()))
             }
@@ -169,19 +219,29 @@ fn resource_samples<'a>(
 ) -> Result<BTreeMap<String, (i64, &'a PodSample)>, String> {
     let samples = match obs {
         MetricObservation::PodSamples(s) => s,
-        MetricObservation::Error(e) => return Err(format!("unable to get metrics for resource {resource}: {e}")),
-        _ => return Err(format!("unable to get metrics for resource {resource}: expected per-pod samples")),
-    };
-    if samples.is_empty() {
-        return Err(format!("unable to get metrics for resource {resource}: no metrics returned from resource metrics API"));
-    }
-    if let (Some(c), false) = (container, sem.missing_container_is_missing_pod) {
-        if let Some(s) = samples.iter().find(|s| s.value_milli.is_none()) {
+        MetricObservation::Error(e) => {
             return Err(format!(
-                "unable to get metrics for resource {resource}: failed to get container metrics: container {c} not present in metrics for pod {}",
-                s.pod
+                "unable to get metrics for resource {resource}: {e}"
             ));
         }
+        _ => {
+            return Err(format!(
+                "unable to get metrics for resource {resource}: expected per-pod samples"
+            ));
+        }
+    };
+    if samples.is_empty() {
+        return Err(format!(
+            "unable to get metrics for resource {resource}: no metrics returned from resource metrics API"
+        ));
+    }
+    if let (Some(c), false) = (container, sem.missing_container_is_missing_pod)
+        && let Some(s) = samples.iter().find(|s| s.value_milli.is_none())
+    {
+        return Err(format!(
+            "unable to get metrics for resource {resource}: failed to get container metrics: container {c} not present in metrics for pod {}",
+            s.pod
+        ));
     }
     Ok(samples_map(samples))
 }
@@ -205,7 +265,10 @@ fn ceil_to_i32(x: f64) -> i32 {
 /// Object/External `Value`: ratio × Running-and-Ready pods, or `ceil(ratio)` from zero.
 fn usage_ratio_replicas(ratio: f64, ctx: &CalcContext<'_>) -> Result<i32, String> {
     if ctx.spec_replicas != 0 {
-        if ctx.tolerances.is_within(ratio, ctx.semantics.tolerance_band) {
+        if ctx
+            .tolerances
+            .is_within(ratio, ctx.semantics.tolerance_band)
+        {
             return Ok(ctx.spec_replicas);
         }
         if ctx.pods.is_empty() {
@@ -223,17 +286,24 @@ fn usage_ratio_replicas(ratio: f64, ctx: &CalcContext<'_>) -> Result<i32, String
 fn per_pod_replicas(usage: i64, target: i64, ctx: &CalcContext<'_>) -> (i32, i64) {
     let status = ctx.status_replicas;
     let ratio = usage as f64 / (target as f64 * status as f64);
-    let replicas = if ctx.tolerances.is_within(ratio, ctx.semantics.tolerance_band) {
+    let replicas = if ctx
+        .tolerances
+        .is_within(ratio, ctx.semantics.tolerance_band)
+    {
         status
     } else {
         ceil_to_i32(usage as f64 / target as f64)
     };
-    let per_pod = if status == 0 { 0 } else { (usage as f64 / status as f64).ceil() as i64 };
+    let per_pod = if status == 0 {
+        0
+    } else {
+        (usage as f64 / status as f64).ceil() as i64
+    };
     (replicas, per_pod)
 }
 
-fn group<'a>(
-    map: &BTreeMap<String, (i64, &'a PodSample)>,
+fn group(
+    map: &BTreeMap<String, (i64, &PodSample)>,
     cpu_checks: bool,
     ctx: &CalcContext<'_>,
 ) -> super::PodGroups {
@@ -257,6 +327,7 @@ fn drop_pods(values: &mut BTreeMap<String, i64>, pods: &BTreeSet<String>) {
 
 /// The common tail of both pod-based paths: fast path, then the rebalance with the two
 /// direction-flip guards. `recompute` maps the rebalanced samples to a new ratio.
+#[allow(clippy::too_many_arguments)]
 fn rebalance_tail(
     ratio: f64,
     ready_count: usize,
@@ -321,7 +392,9 @@ fn plain_replicas(
     drop_pods(&mut values, &groups.ignored);
     drop_pods(&mut values, &groups.unready);
     if values.is_empty() {
-        return Err("did not receive metrics for targeted pods (pods might be unready)".to_string());
+        return Err(
+            "did not receive metrics for targeted pods (pods might be unready)".to_string(),
+        );
     }
     let usage_ratio = |v: &BTreeMap<String, i64>| -> (f64, i64) {
         let total: i64 = v.values().sum();
@@ -355,7 +428,10 @@ fn pod_requests(
         for c in &pod.containers {
             if container.is_none() || container == Some(c.name.as_str()) {
                 let Some(r) = c.requests_milli.get(resource) else {
-                    return Err(format!("missing request for {resource} in container {} of Pod {}", c.name, pod.name));
+                    return Err(format!(
+                        "missing request for {resource} in container {} of Pod {}",
+                        c.name, pod.name
+                    ));
                 };
                 request += r;
             }
@@ -409,12 +485,17 @@ fn utilization_replicas(
     drop_pods(&mut values, &groups.ignored);
     drop_pods(&mut values, &groups.unready);
     if values.is_empty() {
-        return Err("did not receive metrics for targeted pods (pods might be unready)".to_string());
+        return Err(
+            "did not receive metrics for targeted pods (pods might be unready)".to_string(),
+        );
     }
     let requests = pod_requests(ctx.pods, resource, container)?;
     let (ratio, percent, raw) = utilization_ratio(&values, &requests, target)?;
-    let fill_percent =
-        if ctx.semantics.missing_fill_uses_target_above_100 { i64::from(target.max(100)) } else { 100 };
+    let fill_percent = if ctx.semantics.missing_fill_uses_target_above_100 {
+        i64::from(target.max(100))
+    } else {
+        100
+    };
     let replicas = rebalance_tail(
         ratio,
         groups.ready_count,

@@ -1,9 +1,15 @@
 //! A dry run: one sync rendered as lines in kubectl and controller words.
 
-use super::{DecisionPath, HpaConfig, HpaInput, HpaState, MetricCurrent, MetricSpec, TargetType, reconcile};
+use super::{
+    DecisionPath, HpaConfig, HpaInput, HpaState, MetricCurrent, MetricSpec, TargetType, reconcile,
+};
 
 fn milli(v: i64) -> String {
-    if v % 1000 == 0 { format!("{}", v / 1000) } else { format!("{v}m") }
+    if v % 1000 == 0 {
+        format!("{}", v / 1000)
+    } else {
+        format!("{v}m")
+    }
 }
 
 fn current_text(c: &Option<MetricCurrent>) -> String {
@@ -32,7 +38,9 @@ fn target_text(spec: &MetricSpec) -> String {
         return format!("{} (avg)", milli(a));
     }
     match t.target_type {
-        TargetType::Utilization => t.average_utilization.map_or("<unset>".into(), |u| format!("{u}%")),
+        TargetType::Utilization => t
+            .average_utilization
+            .map_or("<unset>".into(), |u| format!("{u}%")),
         _ => t.value_milli.map_or("<unset>".into(), milli),
     }
 }
@@ -51,27 +59,50 @@ pub fn explain_hpa(config: &HpaConfig, state: &HpaState, input: &HpaInput) -> Ve
         min_r,
         config.max_replicas,
         d.desired_replicas,
-        if d.rescale { " — the controller rescales" } else { " — no rescale" }
+        if d.rescale {
+            " — the controller rescales"
+        } else {
+            " — no rescale"
+        }
     ));
     if !d.reason.is_empty() {
         out.push(format!("reason: {}", d.reason));
     }
     out.push("metrics (current / target):".to_string());
-    for (spec, st) in config.effective_metrics().iter().zip(d.metric_statuses.iter()) {
-        let proposal = st.proposal.map_or(String::new(), |p| format!(", proposes {p}"));
-        out.push(format!("  {}: {} / {}{}", st.name, current_text(&st.current), target_text(spec), proposal));
+    for (spec, st) in config
+        .effective_metrics()
+        .iter()
+        .zip(d.metric_statuses.iter())
+    {
+        let proposal = st
+            .proposal
+            .map_or(String::new(), |p| format!(", proposes {p}"));
+        out.push(format!(
+            "  {}: {} / {}{}",
+            st.name,
+            current_text(&st.current),
+            target_text(spec),
+            proposal
+        ));
         if let Some(e) = &st.error {
             out.push(format!("    error: {e}"));
         }
     }
-    if config.metrics.len() < d.metric_statuses.len() || d.metric_statuses.is_empty() {
-        if d.trace.path != DecisionPath::Legacy && d.trace.path != DecisionPath::Behavior {
-            out.push("  (metrics were not read in this branch)".to_string());
-        }
+    if d.metric_statuses.is_empty()
+        && d.trace.path != DecisionPath::Legacy
+        && d.trace.path != DecisionPath::Behavior
+    {
+        out.push("  (metrics were not read in this branch)".to_string());
     }
     out.push("conditions:".to_string());
     for c in &d.conditions {
-        out.push(format!("  {} {} {}: {}", c.kind, c.status.as_str(), c.reason, c.message));
+        out.push(format!(
+            "  {} {} {}: {}",
+            c.kind,
+            c.status.as_str(),
+            c.reason,
+            c.message
+        ));
     }
     let t = &d.trace;
     out.push(format!(
@@ -79,12 +110,18 @@ pub fn explain_hpa(config: &HpaConfig, state: &HpaState, input: &HpaInput) -> Ve
         t.tolerances.scale_down, t.tolerances.scale_up
     ));
     match t.path {
-        DecisionPath::ScalingDisabled => out.push("rule: target at 0 replicas, the HPA is disabled".into()),
-        DecisionPath::AboveMax => out.push("rule: current above maxReplicas, set to max without reading metrics".into()),
-        DecisionPath::BelowMin => out.push("rule: current below minReplicas, set to min without reading metrics".into()),
-        DecisionPath::MetricsFailed => {
-            out.push("rule: metrics failed (all, or some while the rest would scale down): no change".into())
+        DecisionPath::ScalingDisabled => {
+            out.push("rule: target at 0 replicas, the HPA is disabled".into())
         }
+        DecisionPath::AboveMax => {
+            out.push("rule: current above maxReplicas, set to max without reading metrics".into())
+        }
+        DecisionPath::BelowMin => {
+            out.push("rule: current below minReplicas, set to min without reading metrics".into())
+        }
+        DecisionPath::MetricsFailed => out.push(
+            "rule: metrics failed (all, or some while the rest would scale down): no change".into(),
+        ),
         DecisionPath::Legacy => {
             out.push(format!(
                 "rule: no behavior — max of recommendations in the last {}s, at most max({}x, {}) per sync",
@@ -97,7 +134,10 @@ pub fn explain_hpa(config: &HpaConfig, state: &HpaState, input: &HpaInput) -> Ve
             if let Some((up, down)) = config.resolved_behavior() {
                 out.push(format!(
                     "rule: behavior — stabilization windows up {}s / down {}s, select {:?}/{:?}",
-                    up.stabilization_window_s, down.stabilization_window_s, up.select_policy, down.select_policy
+                    up.stabilization_window_s,
+                    down.stabilization_window_s,
+                    up.select_policy,
+                    down.select_policy
                 ));
             }
         }

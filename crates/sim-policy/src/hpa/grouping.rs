@@ -44,7 +44,10 @@ pub fn group_pods(
             g.unready.insert(pod.name.clone());
             continue;
         }
-        let Some(sample) = samples.iter().find(|s| s.pod == pod.name && s.value_milli.is_some()) else {
+        let Some(sample) = samples
+            .iter()
+            .find(|s| s.pod == pod.name && s.value_milli.is_some())
+        else {
             g.missing.insert(pod.name.clone());
             continue;
         };

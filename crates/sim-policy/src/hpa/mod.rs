@@ -21,8 +21,8 @@ use sim_des::{SimDuration, SimTime};
 
 pub use crate::conditions::{Condition, ConditionStatus};
 pub use behavior::{
-    Direction, ScaleEvent, TimedRecommendation, legacy_rate_limit, policy_limit, rate_limit, record_scale_event,
-    replicas_changed_in_period, stabilize_legacy, stabilize_with_behavior,
+    Direction, ScaleEvent, TimedRecommendation, legacy_rate_limit, policy_limit, rate_limit,
+    record_scale_event, replicas_changed_in_period, stabilize_legacy, stabilize_with_behavior,
 };
 pub use calculator::{CalcContext, MetricError, MetricProposal, compute_metric};
 pub use explain::explain_hpa;
@@ -93,7 +93,12 @@ impl K8sVersion {
 
     /// Parses `1.20`, `v1.26`, `1.33`, `master` (case-insensitive).
     pub fn parse(text: &str) -> Option<K8sVersion> {
-        match text.trim().trim_start_matches(['v', 'V']).to_ascii_lowercase().as_str() {
+        match text
+            .trim()
+            .trim_start_matches(['v', 'V'])
+            .to_ascii_lowercase()
+            .as_str()
+        {
             "1.20" | "1.19" => Some(K8sVersion::V1_20),
             "1.26" | "1.27" | "1.28" | "1.29" | "1.30" | "1.31" => Some(K8sVersion::V1_26),
             "1.32" | "1.33" | "1.34" | "1.35" => Some(K8sVersion::V1_33),
@@ -267,14 +272,21 @@ impl MetricSpec {
                 }
             }
             MetricSpec::Pods { metric, .. } => format!("pods metric {metric}"),
-            MetricSpec::Object { described_kind, metric, .. } => format!("{described_kind} metric {metric}"),
+            MetricSpec::Object {
+                described_kind,
+                metric,
+                ..
+            } => format!("{described_kind} metric {metric}"),
             MetricSpec::External { metric, .. } => format!("external metric {metric}"),
             MetricSpec::Unknown { source_type } => format!("unknown metric source {source_type}"),
         }
     }
 
     pub(crate) fn is_object_or_external(&self) -> bool {
-        matches!(self, MetricSpec::Object { .. } | MetricSpec::External { .. })
+        matches!(
+            self,
+            MetricSpec::Object { .. } | MetricSpec::External { .. }
+        )
     }
 }
 
@@ -365,7 +377,11 @@ pub struct HpaConfig {
 
 impl HpaConfig {
     /// An HPA with default flags, gates off, master semantics and no behavior.
-    pub fn new(min_replicas: Option<i32>, max_replicas: i32, metrics: Vec<MetricSpec>) -> HpaConfig {
+    pub fn new(
+        min_replicas: Option<i32>,
+        max_replicas: i32,
+        metrics: Vec<MetricSpec>,
+    ) -> HpaConfig {
         HpaConfig {
             min_replicas,
             max_replicas,
@@ -385,7 +401,10 @@ impl HpaConfig {
     /// `spec.metrics` after API defaulting (cpu at 80 % when empty).
     pub fn effective_metrics(&self) -> Vec<MetricSpec> {
         if self.metrics.is_empty() {
-            vec![MetricSpec::Resource { name: "cpu".to_string(), target: MetricTarget::utilization(80) }]
+            vec![MetricSpec::Resource {
+                name: "cpu".to_string(),
+                target: MetricTarget::utilization(80),
+            }]
         } else {
             self.metrics.clone()
         }
@@ -393,7 +412,10 @@ impl HpaConfig {
 
     /// The (scale-down, scale-up) tolerances this HPA uses.
     pub fn tolerances(&self) -> Tolerances {
-        let mut t = Tolerances { scale_down: self.controller.tolerance, scale_up: self.controller.tolerance };
+        let mut t = Tolerances {
+            scale_down: self.controller.tolerance,
+            scale_up: self.controller.tolerance,
+        };
         if let (Some(b), true) = (&self.behavior, self.gates.hpa_configurable_tolerance) {
             if let Some(v) = b.scale_down.as_ref().and_then(|r| r.tolerance) {
                 t.scale_down = v;
@@ -409,7 +431,10 @@ impl HpaConfig {
     pub fn resolved_behavior(&self) -> Option<(ResolvedRules, ResolvedRules)> {
         let b = self.behavior.as_ref()?;
         let window_s = (self.controller.downscale_stabilization.as_nanos() / 1_000_000_000) as i32;
-        Some((behavior::default_scale_up(b.scale_up.as_ref()), behavior::default_scale_down(b.scale_down.as_ref(), window_s)))
+        Some((
+            behavior::default_scale_up(b.scale_up.as_ref()),
+            behavior::default_scale_down(b.scale_down.as_ref(), window_s),
+        ))
     }
 }
 
@@ -425,7 +450,10 @@ pub struct Tolerances {
 impl Tolerances {
     /// Both directions equal.
     pub fn symmetric(t: f64) -> Tolerances {
-        Tolerances { scale_down: t, scale_up: t }
+        Tolerances {
+            scale_down: t,
+            scale_up: t,
+        }
     }
 
     /// Whether a usage ratio is close enough to 1.0 to leave the replicas alone.
@@ -498,14 +526,20 @@ impl PodInfo {
             phase: PodPhase::Running,
             deleted: false,
             start_time: Some(started),
-            ready: Some(PodReady { status: ConditionStatus::True, last_transition: ready_since }),
+            ready: Some(PodReady {
+                status: ConditionStatus::True,
+                last_transition: ready_since,
+            }),
             containers: Vec::new(),
         }
     }
 
     /// Phase Running and Ready=True (what Object/External Value metrics multiply by).
     pub fn is_running_and_ready(&self) -> bool {
-        self.phase == PodPhase::Running && self.ready.is_some_and(|r| r.status == ConditionStatus::True)
+        self.phase == PodPhase::Running
+            && self
+                .ready
+                .is_some_and(|r| r.status == ConditionStatus::True)
     }
 }
 

@@ -1,11 +1,13 @@
 //! One controller sync (`reconcileAutoscaler`).
 
-use super::behavior::{legacy_rate_limit, rate_limit, record_scale_event, stabilize_legacy, stabilize_with_behavior};
+use super::behavior::{
+    legacy_rate_limit, rate_limit, record_scale_event, stabilize_legacy, stabilize_with_behavior,
+};
 use super::calculator::{CalcContext, MetricError, compute_metric};
 use super::conditions::*;
 use super::{
-    DecisionPath, DecisionTrace, HpaConfig, HpaDecision, HpaInput, HpaState, MetricObservation, MetricStatus,
-    TimedRecommendation,
+    DecisionPath, DecisionTrace, HpaConfig, HpaDecision, HpaInput, HpaState, MetricObservation,
+    MetricStatus, TimedRecommendation,
 };
 use crate::conditions::{ConditionStatus, remove_condition, set_condition};
 
@@ -18,16 +20,28 @@ pub fn reconcile(config: &HpaConfig, state: &mut HpaState, input: &HpaInput) -> 
     let metrics = config.effective_metrics();
     let tolerances = config.tolerances();
     let mut conds = std::mem::take(&mut state.conditions);
-    set_condition(&mut conds, ABLE_TO_SCALE, ConditionStatus::True, "SucceededGetScale", MSG_GOT_SCALE.into(), now);
+    set_condition(
+        &mut conds,
+        ABLE_TO_SCALE,
+        ConditionStatus::True,
+        "SucceededGetScale",
+        MSG_GOT_SCALE.into(),
+        now,
+    );
     if state.recommendations.is_none() {
-        state.recommendations = Some(vec![TimedRecommendation { value: current, time: now }]);
+        state.recommendations = Some(vec![TimedRecommendation {
+            value: current,
+            time: now,
+        }]);
     }
     let min_r = config.effective_min_replicas();
     let max_r = config.max_replicas;
     let gate = config.gates.hpa_scale_to_zero && sem.scaled_to_zero_condition;
     let has_obj_ext = metrics.iter().any(|m| m.is_object_or_external());
     let scaled_to_zero = gate
-        && conds.iter().any(|c| c.kind == SCALED_TO_ZERO && c.status == ConditionStatus::True);
+        && conds
+            .iter()
+            .any(|c| c.kind == SCALED_TO_ZERO && c.status == ConditionStatus::True);
 
     let mut trace = DecisionTrace {
         path: DecisionPath::Legacy,
@@ -48,7 +62,7 @@ pub fn reconcile(config: &HpaConfig, state: &mut HpaState, input: &HpaInput) -> 
 
     if current == 0 {
         let compute = if sem.scaled_to_zero_condition {
-            (min_r != 0 && scaled_to_zero) || (scaled_to_zero && has_obj_ext)
+            scaled_to_zero && (min_r != 0 || has_obj_ext)
         } else {
             min_r == 0
         };
@@ -57,7 +71,14 @@ pub fn reconcile(config: &HpaConfig, state: &mut HpaState, input: &HpaInput) -> 
             needs_metrics = false;
             trace.path = DecisionPath::ScalingDisabled;
             reason = MSG_DISABLED.to_string();
-            set_condition(&mut conds, SCALING_ACTIVE, ConditionStatus::False, "ScalingDisabled", MSG_DISABLED.into(), now);
+            set_condition(
+                &mut conds,
+                SCALING_ACTIVE,
+                ConditionStatus::False,
+                "ScalingDisabled",
+                MSG_DISABLED.into(),
+                now,
+            );
             if !gate {
                 remove_condition(&mut conds, SCALED_TO_ZERO);
             }
@@ -88,13 +109,19 @@ pub fn reconcile(config: &HpaConfig, state: &mut HpaState, input: &HpaInput) -> 
         let mut metric_name = String::new();
         let mut invalid = 0usize;
         let mut first_error: Option<MetricError> = None;
-        let missing = MetricObservation::Error("no observation supplied for this metric".to_string());
+        let missing =
+            MetricObservation::Error("no observation supplied for this metric".to_string());
         for (i, spec) in metrics.iter().enumerate() {
             let obs = input.metrics.get(i).unwrap_or(&missing);
             let name = spec.display_name();
             match compute_metric(spec, obs, &ctx) {
                 Err(e) => {
-                    statuses.push(MetricStatus { name, current: None, proposal: None, error: Some(e.message.clone()) });
+                    statuses.push(MetricStatus {
+                        name,
+                        current: None,
+                        proposal: None,
+                        error: Some(e.message.clone()),
+                    });
                     if invalid == 0 {
                         first_error = Some(e);
                     }
@@ -114,19 +141,31 @@ pub fn reconcile(config: &HpaConfig, state: &mut HpaState, input: &HpaInput) -> 
                 }
             }
         }
-        let summary = first_error
-            .as_ref()
-            .map(|e| format!("invalid metrics ({invalid} invalid out of {}), first error is: {}", metrics.len(), e.message));
+        let summary = first_error.as_ref().map(|e| {
+            format!(
+                "invalid metrics ({invalid} invalid out of {}), first error is: {}",
+                metrics.len(),
+                e.message
+            )
+        });
         let blocked = invalid >= metrics.len()
-            || (invalid > 0 && sem.metric_error_blocks_scale_down && proposal < input.spec_replicas);
+            || (invalid > 0
+                && sem.metric_error_blocks_scale_down
+                && proposal < input.spec_replicas);
         if blocked {
-            let e = first_error.unwrap_or(MetricError { reason: "FailedGetResourceMetric", message: String::new() });
+            let e = first_error.unwrap_or(MetricError {
+                reason: "FailedGetResourceMetric",
+                message: String::new(),
+            });
             set_condition(
                 &mut conds,
                 SCALING_ACTIVE,
                 ConditionStatus::False,
                 e.reason,
-                format!("the HPA was unable to compute the replica count: {}", e.message),
+                format!(
+                    "the HPA was unable to compute the replica count: {}",
+                    e.message
+                ),
                 now,
             );
             state.conditions = conds.clone();
@@ -136,7 +175,9 @@ pub fn reconcile(config: &HpaConfig, state: &mut HpaState, input: &HpaInput) -> 
                 current_replicas: current,
                 desired_replicas: current,
                 rescale: false,
-                reason: format!("failed to compute desired number of replicas based on listed metrics: {err}"),
+                reason: format!(
+                    "failed to compute desired number of replicas based on listed metrics: {err}"
+                ),
                 conditions: conds,
                 metric_statuses: statuses,
                 error: Some(err),
@@ -149,7 +190,9 @@ pub fn reconcile(config: &HpaConfig, state: &mut HpaState, input: &HpaInput) -> 
             SCALING_ACTIVE,
             ConditionStatus::True,
             "ValidMetricFound",
-            format!("the HPA was able to successfully calculate a replica count from {metric_name}"),
+            format!(
+                "the HPA was able to successfully calculate a replica count from {metric_name}"
+            ),
             now,
         );
         trace.metric_proposal = Some(proposal);
@@ -169,10 +212,30 @@ pub fn reconcile(config: &HpaConfig, state: &mut HpaState, input: &HpaInput) -> 
         let (stabilized, stab_reason, limited) = match config.resolved_behavior() {
             None => {
                 trace.path = DecisionPath::Legacy;
-                let s = stabilize_legacy(recs, desired, config.controller.downscale_stabilization, now);
-                let r = if s != desired { "ScaleDownStabilized" } else { "ReadyForNewScale" };
+                let s = stabilize_legacy(
+                    recs,
+                    desired,
+                    config.controller.downscale_stabilization,
+                    now,
+                );
+                let r = if s != desired {
+                    "ScaleDownStabilized"
+                } else {
+                    "ReadyForNewScale"
+                };
                 let f = &config.controller;
-                (s, r, legacy_rate_limit(current, s, min_r, max_r, f.scale_up_limit_factor, f.scale_up_limit_minimum))
+                (
+                    s,
+                    r,
+                    legacy_rate_limit(
+                        current,
+                        s,
+                        min_r,
+                        max_r,
+                        f.scale_up_limit_factor,
+                        f.scale_up_limit_minimum,
+                    ),
+                )
             }
             Some((up, down)) => {
                 trace.path = DecisionPath::Behavior;
@@ -185,7 +248,11 @@ pub fn reconcile(config: &HpaConfig, state: &mut HpaState, input: &HpaInput) -> 
                     sem.two_window_stabilization,
                     now,
                 );
-                let r = if s != desired { why } else { "ReadyForNewScale" };
+                let r = if s != desired {
+                    why
+                } else {
+                    "ReadyForNewScale"
+                };
                 let lim = rate_limit(
                     current,
                     s,
@@ -201,16 +268,39 @@ pub fn reconcile(config: &HpaConfig, state: &mut HpaState, input: &HpaInput) -> 
                 (s, r, lim)
             }
         };
-        set_condition(&mut conds, ABLE_TO_SCALE, ConditionStatus::True, stab_reason, stabilization_message(stab_reason).into(), now);
+        set_condition(
+            &mut conds,
+            ABLE_TO_SCALE,
+            ConditionStatus::True,
+            stab_reason,
+            stabilization_message(stab_reason).into(),
+            now,
+        );
         let (d, lim_reason, lim_message) = limited;
-        let status = if d == stabilized { ConditionStatus::False } else { ConditionStatus::True };
-        set_condition(&mut conds, SCALING_LIMITED, status, lim_reason, lim_message.into(), now);
+        let status = if d == stabilized {
+            ConditionStatus::False
+        } else {
+            ConditionStatus::True
+        };
+        set_condition(
+            &mut conds,
+            SCALING_LIMITED,
+            status,
+            lim_reason,
+            lim_message.into(),
+            now,
+        );
         trace.stabilized = Some(stabilized);
         trace.stabilization_reason = Some(stab_reason.to_string());
         trace.limit_reason = Some(lim_reason.to_string());
         trace.limit_message = Some(lim_message.to_string());
         desired = d;
-        if sem.scaled_to_zero_condition && current == 0 && min_r != 0 && scaled_to_zero && desired < min_r {
+        if sem.scaled_to_zero_condition
+            && current == 0
+            && min_r != 0
+            && scaled_to_zero
+            && desired < min_r
+        {
             desired = min_r;
             if reason.is_empty() {
                 reason = "Current number of replicas below Spec.MinReplicas".to_string();

@@ -3,10 +3,16 @@
 use sim_des::SimTime;
 
 use super::operator::cooldown_remaining;
-use super::{KedaConfig, KedaState, TargetState, TickAction, generated_hpa, hpa_metric_values, operator_tick};
+use super::{
+    KedaConfig, KedaState, TargetState, TickAction, generated_hpa, hpa_metric_values, operator_tick,
+};
 
 fn milli(v: i64) -> String {
-    if v % 1000 == 0 { format!("{}", v / 1000) } else { format!("{v}m") }
+    if v % 1000 == 0 {
+        format!("{}", v / 1000)
+    } else {
+        format!("{v}m")
+    }
 }
 
 /// Runs one operator poll on a copy of `state` and describes it: activity per trigger, the
@@ -38,7 +44,11 @@ pub fn explain_keda(
                 t.name,
                 t.metric_name,
                 t.activation_threshold,
-                if *v > t.activation_threshold { "active" } else { "not active" },
+                if *v > t.activation_threshold {
+                    "active"
+                } else {
+                    "not active"
+                },
                 t.threshold,
                 t.metric_type
             ),
@@ -63,13 +73,21 @@ pub fn explain_keda(
     out.push(format!("reason: {}", tick.reason));
     let left = cooldown_remaining(cfg, &st, now);
     if !tick.state.is_active && left.as_nanos() > 0 {
-        out.push(format!("cooldown: {:.0}s left before scale to zero/idle", left.as_secs_f64()));
+        out.push(format!(
+            "cooldown: {:.0}s left before scale to zero/idle",
+            left.as_secs_f64()
+        ));
     }
     if let Some((why, ev)) = &tick.executor.event {
         out.push(format!("event: Normal {why} {ev}"));
     }
     let hpa = generated_hpa(cfg);
-    out.push(format!("generated HPA keda-hpa-{}: minReplicas {}, maxReplicas {}", cfg.name, hpa.effective_min_replicas(), hpa.max_replicas));
+    out.push(format!(
+        "generated HPA keda-hpa-{}: minReplicas {}, maxReplicas {}",
+        cfg.name,
+        hpa.effective_min_replicas(),
+        hpa.max_replicas
+    ));
     let served = hpa_metric_values(cfg, &mut st.clone(), now, readings, target);
     for (spec, obs) in hpa.metrics.iter().zip(served.iter()) {
         let text = match obs {
@@ -84,7 +102,13 @@ pub fn explain_keda(
     }
     out.push("conditions:".to_string());
     for c in &st.conditions {
-        out.push(format!("  {} {} {}: {}", c.kind, c.status.as_str(), c.reason, c.message));
+        out.push(format!(
+            "  {} {} {}: {}",
+            c.kind,
+            c.status.as_str(),
+            c.reason,
+            c.message
+        ));
     }
     out
 }

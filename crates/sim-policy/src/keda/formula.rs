@@ -51,23 +51,32 @@ enum Tok {
 }
 
 fn err(message: impl Into<String>, position: Option<usize>) -> FormulaError {
-    FormulaError { message: message.into(), position }
+    FormulaError {
+        message: message.into(),
+        position,
+    }
 }
 
 fn tokenize(text: &str) -> Result<Vec<(Tok, usize)>, FormulaError> {
     let chars: Vec<char> = text.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;
-    const OPS: [&str; 20] =
-        ["**", "??", "==", "!=", "<=", ">=", "&&", "||", "+", "-", "*", "/", "%", "^", "<", ">", "!", "?", ":", ","];
+    const OPS: [&str; 20] = [
+        "**", "??", "==", "!=", "<=", ">=", "&&", "||", "+", "-", "*", "/", "%", "^", "<", ">",
+        "!", "?", ":", ",",
+    ];
     while i < chars.len() {
         let c = chars[i];
         let col = i + 1;
         if c.is_whitespace() {
             i += 1;
-        } else if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit)) {
+        } else if c.is_ascii_digit()
+            || (c == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit))
+        {
             let start = i;
-            while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.' || chars[i] == '_') {
+            while i < chars.len()
+                && (chars[i].is_ascii_digit() || chars[i] == '.' || chars[i] == '_')
+            {
                 i += 1;
             }
             if i < chars.len() && (chars[i] == 'e' || chars[i] == 'E') {
@@ -80,7 +89,9 @@ fn tokenize(text: &str) -> Result<Vec<(Tok, usize)>, FormulaError> {
                 }
             }
             let s: String = chars[start..i].iter().filter(|c| **c != '_').collect();
-            let v = s.parse::<f64>().map_err(|_| err(format!("bad number {s:?}"), Some(col)))?;
+            let v = s
+                .parse::<f64>()
+                .map_err(|_| err(format!("bad number {s:?}"), Some(col)))?;
             out.push((Tok::Num(v), col));
         } else if c.is_alphabetic() || c == '_' {
             let start = i;
@@ -186,12 +197,11 @@ impl Parser {
 
     fn binary(&mut self, min_prec: u16) -> Result<Node, FormulaError> {
         let mut lhs = self.unary()?;
-        loop {
-            let op = match self.peek() {
-                Some(Tok::Op(op)) => *op,
-                _ => break,
+        while let Some(Tok::Op(op)) = self.peek() {
+            let op = *op;
+            let Some((prec, right)) = binding(op) else {
+                break;
             };
-            let Some((prec, right)) = binding(op) else { break };
             if prec < min_prec {
                 break;
             }
@@ -266,12 +276,19 @@ impl Formula {
     /// Parses a formula.
     pub fn parse(text: &str) -> Result<Formula, FormulaError> {
         let toks = tokenize(text)?;
-        let mut p = Parser { toks, pos: 0, len: text.chars().count() };
+        let mut p = Parser {
+            toks,
+            pos: 0,
+            len: text.chars().count(),
+        };
         let root = p.ternary()?;
         if p.pos != p.toks.len() {
             return Err(err("unexpected trailing input", p.col()));
         }
-        Ok(Formula { root, text: text.to_string() })
+        Ok(Formula {
+            root,
+            text: text.to_string(),
+        })
     }
 
     /// The formula as written.
@@ -283,11 +300,7 @@ impl Formula {
     pub fn variables(&self) -> Vec<String> {
         fn walk(n: &Node, out: &mut Vec<String>) {
             match n {
-                Node::Var(v) if !v.is_empty() => {
-                    if !out.contains(v) {
-                        out.push(v.clone());
-                    }
-                }
+                Node::Var(v) if !v.is_empty() && !out.contains(v) => out.push(v.clone()),
                 Node::Unary(_, a) => walk(a, out),
                 Node::Binary(_, a, b) => {
                     walk(a, out);
@@ -375,7 +388,10 @@ fn eval(n: &Node, vars: &BTreeMap<String, Option<f64>>) -> Result<FormulaValue, 
             }
         }
         Node::Call(name, args) => {
-            let vals = args.iter().map(|a| eval(a, vars)).collect::<Result<Vec<_>, _>>()?;
+            let vals = args
+                .iter()
+                .map(|a| eval(a, vars))
+                .collect::<Result<Vec<_>, _>>()?;
             let one = |f: fn(f64) -> f64| -> Result<FormulaValue, FormulaError> {
                 match vals.as_slice() {
                     [v] => Ok(Num(f(num(*v, name)?))),
@@ -399,7 +415,11 @@ fn eval(n: &Node, vars: &BTreeMap<String, Option<f64>>) -> Result<FormulaValue, 
                     let mut best = num(vals[0], name)?;
                     for v in &vals[1..] {
                         let x = num(*v, name)?;
-                        best = if name == "min" { best.min(x) } else { best.max(x) };
+                        best = if name == "min" {
+                            best.min(x)
+                        } else {
+                            best.max(x)
+                        };
                     }
                     Num(best)
                 }

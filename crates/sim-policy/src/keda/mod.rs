@@ -15,14 +15,16 @@ use std::collections::BTreeMap;
 use sim_des::{SimDuration, SimTime};
 
 pub use crate::conditions::{Condition, ConditionStatus};
-use crate::hpa::{HpaBehavior, HpaConfig, MetricSpec, MetricTarget, ScalingRules, SelectPolicy, TargetType};
+use crate::hpa::{
+    HpaBehavior, HpaConfig, MetricSpec, MetricTarget, ScalingRules, SelectPolicy, TargetType,
+};
 pub use explain::explain_keda;
 pub use formula::{Formula, FormulaError, FormulaValue};
 
 pub use operator::{
-    cooldown_remaining,
-    ExecutorResult, FallbackResult, KedaTick, LoopAState, TickAction, apply_fallback, composite_value, hpa_metric_values,
-    loop_a_state, operator_tick, request_scale, trigger_formula_value,
+    ExecutorResult, FallbackResult, KedaTick, LoopAState, TickAction, apply_fallback,
+    composite_value, cooldown_remaining, hpa_metric_values, loop_a_state, operator_tick,
+    request_scale, trigger_formula_value,
 };
 
 /// Which KEDA release's behaviour to follow.
@@ -97,7 +99,12 @@ pub struct Trigger {
 
 impl Trigger {
     /// A Prometheus-style external trigger with AverageValue target.
-    pub fn external(index: usize, name: &str, threshold: f64, activation_threshold: f64) -> Trigger {
+    pub fn external(
+        index: usize,
+        name: &str,
+        threshold: f64,
+        activation_threshold: f64,
+    ) -> Trigger {
         Trigger {
             name: name.to_string(),
             metric_name: format!("s{index}-prometheus"),
@@ -266,20 +273,31 @@ impl KedaConfig {
 
     /// The modifiers' target as a float (0 when it does not parse).
     pub fn modifiers_target(&self) -> f64 {
-        self.scaling_modifiers.as_ref().and_then(|m| m.target.trim().parse::<f64>().ok()).unwrap_or(0.0)
+        self.scaling_modifiers
+            .as_ref()
+            .and_then(|m| m.target.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
     }
 
     /// Validates min/max/idle like `CheckReplicaCountBoundsAreValid`.
     pub fn validate_replica_bounds(&self) -> Result<(), String> {
-        let min = if self.min_replica_count.is_some() { self.hpa_min_replicas() } else { 0 };
+        let min = if self.min_replica_count.is_some() {
+            self.hpa_min_replicas()
+        } else {
+            0
+        };
         let max = self.hpa_max_replicas();
         if min > max {
-            return Err(format!("MinReplicaCount={min} must be less than MaxReplicaCount={max}"));
+            return Err(format!(
+                "MinReplicaCount={min} must be less than MaxReplicaCount={max}"
+            ));
         }
-        if let Some(idle) = self.idle_replica_count {
-            if idle >= min {
-                return Err(format!("IdleReplicaCount={idle} must be less than MinReplicaCount={min}"));
-            }
+        if let Some(idle) = self.idle_replica_count
+            && idle >= min
+        {
+            return Err(format!(
+                "IdleReplicaCount={idle} must be less than MinReplicaCount={min}"
+            ));
         }
         Ok(())
     }
@@ -345,7 +363,10 @@ pub fn generated_hpa(cfg: &KedaConfig) -> HpaConfig {
     for t in &cfg.triggers {
         match &t.source {
             TriggerSource::Resource { resource } => {
-                metrics.push(MetricSpec::Resource { name: resource.clone(), target: trigger_target(t, cfg.version) });
+                metrics.push(MetricSpec::Resource {
+                    name: resource.clone(),
+                    target: trigger_target(t, cfg.version),
+                });
             }
             TriggerSource::External => {
                 if let Some(m) = &cfg.scaling_modifiers {
@@ -356,25 +377,35 @@ pub fn generated_hpa(cfg: &KedaConfig) -> HpaConfig {
                             TargetType::Value => MetricTarget::value_milli(milli),
                             _ => MetricTarget::average_value_milli(milli),
                         };
-                        metrics.push(MetricSpec::External { metric: COMPOSITE_METRIC.to_string(), target });
+                        metrics.push(MetricSpec::External {
+                            metric: COMPOSITE_METRIC.to_string(),
+                            target,
+                        });
                     }
                 } else {
-                    metrics.push(MetricSpec::External { metric: t.metric_name.clone(), target: trigger_target(t, cfg.version) });
+                    metrics.push(MetricSpec::External {
+                        metric: t.metric_name.clone(),
+                        target: trigger_target(t, cfg.version),
+                    });
                 }
             }
         }
     }
-    metrics.sort_by_key(|m| source_type_rank(m));
+    metrics.sort_by_key(source_type_rank);
     let mut behavior = cfg.hpa_behavior.clone();
     let scale_in = cfg.bool_annotation(PAUSED_SCALE_IN);
     let scale_out = cfg.bool_annotation(PAUSED_SCALE_OUT);
     if scale_in || scale_out {
         let b = behavior.get_or_insert_with(HpaBehavior::default);
         if scale_in {
-            b.scale_down.get_or_insert_with(ScalingRules::default).select_policy = Some(SelectPolicy::Disabled);
+            b.scale_down
+                .get_or_insert_with(ScalingRules::default)
+                .select_policy = Some(SelectPolicy::Disabled);
         }
         if scale_out {
-            b.scale_up.get_or_insert_with(ScalingRules::default).select_policy = Some(SelectPolicy::Disabled);
+            b.scale_up
+                .get_or_insert_with(ScalingRules::default)
+                .select_policy = Some(SelectPolicy::Disabled);
         }
     }
     HpaConfig {

@@ -6,8 +6,9 @@ use sim_des::{SimDuration, SimTime};
 
 use super::formula::{Formula, FormulaValue};
 use super::{
-    COMPOSITE_METRIC, CachedSample, FallbackBehavior, Health, KedaConfig, KedaState, KedaVersion, PAUSED_REPLICAS,
-    PAUSED_SCALE_IN, PAUSED_SCALE_OUT, TargetState, Trigger, TriggerSource, quantity_milli, trigger_target,
+    COMPOSITE_METRIC, CachedSample, FallbackBehavior, Health, KedaConfig, KedaState, KedaVersion,
+    PAUSED_REPLICAS, PAUSED_SCALE_IN, PAUSED_SCALE_OUT, TargetState, Trigger, TriggerSource,
+    quantity_milli, trigger_target,
 };
 use crate::conditions::{ConditionStatus, set_condition};
 use crate::hpa::{MetricObservation, TargetType};
@@ -31,7 +32,10 @@ fn update_fallback_condition(cfg: &KedaConfig, state: &mut KedaState, now: SimTi
     if !cfg.has_valid_fallback() {
         return;
     }
-    let exceeded = state.health.values().any(|h| h.failing && h.failures > f.failure_threshold);
+    let exceeded = state
+        .health
+        .values()
+        .any(|h| h.failing && h.failures > f.failure_threshold);
     if exceeded {
         set_condition(
             &mut state.conditions,
@@ -72,26 +76,50 @@ pub fn apply_fallback(
     let err = match reading {
         Ok(v) => {
             if configured {
-                state.health.insert(metric_name.to_string(), Health { failures: 0, failing: false });
+                state.health.insert(
+                    metric_name.to_string(),
+                    Health {
+                        failures: 0,
+                        failing: false,
+                    },
+                );
                 update_fallback_condition(cfg, state, now);
             }
-            return FallbackResult { value: Ok(Some(v)), fallback_active: false };
+            return FallbackResult {
+                value: Ok(Some(v)),
+                fallback_active: false,
+            };
         }
         Err(e) => e,
     };
     let (Some(f), true) = (cfg.fallback, configured) else {
-        return FallbackResult { value: Err(err), fallback_active: false };
+        return FallbackResult {
+            value: Err(err),
+            fallback_active: false,
+        };
     };
-    let h = state.health.entry(metric_name.to_string()).or_insert(Health { failures: 0, failing: false });
+    let h = state
+        .health
+        .entry(metric_name.to_string())
+        .or_insert(Health {
+            failures: 0,
+            failing: false,
+        });
     h.failures += 1;
     h.failing = true;
     let failures = h.failures;
     update_fallback_condition(cfg, state, now);
     if failures <= f.failure_threshold {
-        return FallbackResult { value: Err(err), fallback_active: false };
+        return FallbackResult {
+            value: Err(err),
+            fallback_active: false,
+        };
     }
     if f.behavior == FallbackBehavior::ScalingModifiers && cfg.version >= KedaVersion::V2_20 {
-        return FallbackResult { value: Ok(None), fallback_active: false };
+        return FallbackResult {
+            value: Ok(None),
+            fallback_active: false,
+        };
     }
     let current = target.spec_replicas;
     let mut replicas = match f.behavior {
@@ -106,21 +134,41 @@ pub fn apply_fallback(
     };
     if value_type {
         if cfg.version < KedaVersion::V2_18 {
-            return FallbackResult { value: Err(err), fallback_active: false };
+            return FallbackResult {
+                value: Err(err),
+                fallback_active: false,
+            };
         }
         if target.ready_replicas == 0 {
-            return FallbackResult { value: Err("error performing fallback".into()), fallback_active: false };
+            return FallbackResult {
+                value: Err("error performing fallback".into()),
+                fallback_active: false,
+            };
         }
         replicas /= f64::from(target.ready_replicas);
     }
-    let norm = if cfg.scaling_modifiers.is_some() { cfg.modifiers_target() } else { target_value };
-    FallbackResult { value: Ok(Some((norm * 1000.0 * replicas) as i64)), fallback_active: true }
+    let norm = if cfg.scaling_modifiers.is_some() {
+        cfg.modifiers_target()
+    } else {
+        target_value
+    };
+    FallbackResult {
+        value: Ok(Some((norm * 1000.0 * replicas) as i64)),
+        fallback_active: true,
+    }
 }
 
 /// What one trigger contributes to a formula: its value, or nil when the `scalingModifiers`
 /// fallback behavior is set and its failures exceed the threshold.
-pub fn trigger_formula_value(cfg: &KedaConfig, state: &KedaState, metric_name: &str, value: f64) -> Option<f64> {
-    let Some(f) = cfg.fallback else { return Some(value) };
+pub fn trigger_formula_value(
+    cfg: &KedaConfig,
+    state: &KedaState,
+    metric_name: &str,
+    value: f64,
+) -> Option<f64> {
+    let Some(f) = cfg.fallback else {
+        return Some(value);
+    };
     if f.behavior != FallbackBehavior::ScalingModifiers {
         return Some(value);
     }
@@ -137,22 +185,35 @@ pub fn composite_value(
     state: &KedaState,
     values: &BTreeMap<String, Option<i64>>,
 ) -> Result<i64, String> {
-    let m = cfg.scaling_modifiers.as_ref().ok_or("no scaling modifiers configured")?;
+    let m = cfg
+        .scaling_modifiers
+        .as_ref()
+        .ok_or("no scaling modifiers configured")?;
     let formula = Formula::parse(&m.formula).map_err(|e| format!("invalid formula: {e}"))?;
     let mut vars = BTreeMap::new();
     for t in &cfg.triggers {
         if let Some(v) = values.get(&t.metric_name) {
             let as_float = v.map_or(-1.0, |milli| milli as f64 / 1000.0);
-            vars.insert(t.name.clone(), trigger_formula_value(cfg, state, &t.metric_name, as_float));
+            vars.insert(
+                t.name.clone(),
+                trigger_formula_value(cfg, state, &t.metric_name, as_float),
+            );
         }
     }
-    let out = match formula.eval(&vars).map_err(|e| format!("error trying to run custom formula: {e}"))? {
+    let out = match formula
+        .eval(&vars)
+        .map_err(|e| format!("error trying to run custom formula: {e}"))?
+    {
         FormulaValue::Num(x) => x,
         FormulaValue::Nil => {
-            let f = cfg.fallback.ok_or("scalingModifiers formula evaluated to nil but no fallback is configured")?;
+            let f = cfg
+                .fallback
+                .ok_or("scalingModifiers formula evaluated to nil but no fallback is configured")?;
             f64::from(f.replicas) * cfg.modifiers_target()
         }
-        FormulaValue::Bool(b) => return Err(format!("formula returned non-float result bool ({b})")),
+        FormulaValue::Bool(b) => {
+            return Err(format!("formula returned non-float result bool ({b})"));
+        }
     };
     Ok((out * 1000.0) as i64)
 }
@@ -171,7 +232,10 @@ pub struct LoopAState {
 }
 
 fn reading_milli(reading: &Result<f64, String>, version: KedaVersion) -> Result<i64, String> {
-    reading.as_ref().map(|v| quantity_milli(*v, version)).map_err(Clone::clone)
+    reading
+        .as_ref()
+        .map(|v| quantity_milli(*v, version))
+        .map_err(Clone::clone)
 }
 
 fn target_float(t: &Trigger, version: KedaVersion) -> f64 {
@@ -190,7 +254,12 @@ pub fn loop_a_state(
     readings: &[Result<f64, String>],
     target: TargetState,
 ) -> LoopAState {
-    let mut out = LoopAState { is_active: false, is_error: false, active_triggers: Vec::new(), composite_milli: None };
+    let mut out = LoopAState {
+        is_active: false,
+        is_error: false,
+        active_triggers: Vec::new(),
+        composite_milli: None,
+    };
     let mut values = BTreeMap::new();
     let mut any_fallback = false;
     let mut fallback_milli = None;
@@ -214,7 +283,10 @@ pub fn loop_a_state(
         if t.use_cached_metrics {
             state.cache.insert(
                 t.metric_name.clone(),
-                CachedSample { value: reading_milli(reading, cfg.version), active: raw_active || res.fallback_active },
+                CachedSample {
+                    value: reading_milli(reading, cfg.version),
+                    active: raw_active || res.fallback_active,
+                },
             );
         }
         match res.value {
@@ -234,7 +306,11 @@ pub fn loop_a_state(
         }
     }
     if let Some(m) = &cfg.scaling_modifiers {
-        let composite = if any_fallback && cfg.fallback.is_some_and(|f| f.behavior != FallbackBehavior::ScalingModifiers) {
+        let composite = if any_fallback
+            && cfg
+                .fallback
+                .is_some_and(|f| f.behavior != FallbackBehavior::ScalingModifiers)
+        {
             fallback_milli.ok_or(String::new())
         } else {
             composite_value(cfg, state, &values)
@@ -245,7 +321,11 @@ pub fn loop_a_state(
             Err(_) => false,
         };
     }
-    let all_resource = !cfg.triggers.is_empty() && cfg.triggers.iter().all(|t| t.source != TriggerSource::External);
+    let all_resource = !cfg.triggers.is_empty()
+        && cfg
+            .triggers
+            .iter()
+            .all(|t| t.source != TriggerSource::External);
     if all_resource && !out.is_error {
         out.is_active = true;
     }
@@ -290,9 +370,21 @@ pub fn request_scale(
         "ScaledObject is defined correctly and is ready for scaling".into(),
         now,
     );
-    let mut res = ExecutorResult { write: None, last_active_set: false, event: None, reason: String::new() };
+    let mut res = ExecutorResult {
+        write: None,
+        last_active_set: false,
+        event: None,
+        reason: String::new(),
+    };
     if cfg.is_paused() {
-        set_condition(conds, "Paused", ConditionStatus::True, "ScaledObjectPaused", "ScaledObject is paused".into(), now);
+        set_condition(
+            conds,
+            "Paused",
+            ConditionStatus::True,
+            "ScaledObjectPaused",
+            "ScaledObject is paused".into(),
+            now,
+        );
         res.reason = "paused by annotation".into();
         return res;
     }
@@ -305,7 +397,14 @@ pub fn request_scale(
         } else {
             "Scaling is performed because triggers are active"
         };
-        set_condition(conds, "Active", ConditionStatus::True, "ScalerActive", msg.into(), now);
+        set_condition(
+            conds,
+            "Active",
+            ConditionStatus::True,
+            "ScalerActive",
+            msg.into(),
+            now,
+        );
         if (cfg.idle_replica_count.is_some() && current < min) || current == 0 {
             if cfg.bool_annotation(PAUSED_SCALE_OUT) {
                 res.reason = "active, but paused-scale-out blocks scaling from zero/idle".into();
@@ -314,9 +413,14 @@ pub fn request_scale(
             let n = if min > 0 { min } else { 1 };
             res.write = Some(n);
             let msg = if forced {
-                format!("Scaled {target_name} from {current} to {n}, caused by forced activation annotation")
+                format!(
+                    "Scaled {target_name} from {current} to {n}, caused by forced activation annotation"
+                )
             } else {
-                format!("Scaled {target_name} from {current} to {n}, triggered by {}", active_triggers.join(";"))
+                format!(
+                    "Scaled {target_name} from {current} to {n}, triggered by {}",
+                    active_triggers.join(";")
+                )
             };
             res.event = Some(("KEDAScaleTargetActivated", msg));
             res.reason = format!("triggers active: scale from {current} to {n}");
@@ -352,9 +456,14 @@ pub fn request_scale(
         Some(f) if is_error && f.replicas != 0 => {
             if cfg.version <= KedaVersion::V2_16 && current != f.replicas {
                 res.write = Some(f.replicas);
-                res.reason = format!("inactive with a failing trigger: scale to fallback.replicas {}", f.replicas);
+                res.reason = format!(
+                    "inactive with a failing trigger: scale to fallback.replicas {}",
+                    f.replicas
+                );
             } else {
-                res.reason = "inactive with a failing trigger: waiting for the HPA to use fallback metrics".into();
+                res.reason =
+                    "inactive with a failing trigger: waiting for the HPA to use fallback metrics"
+                        .into();
             }
             return res;
         }
@@ -384,7 +493,10 @@ pub fn request_scale(
         if elapsed {
             let n = idle.unwrap_or(min);
             res.write = Some(n);
-            res.event = Some(("KEDAScaleTargetDeactivated", format!("Deactivated {target_name} from {current} to {n}")));
+            res.event = Some((
+                "KEDAScaleTargetDeactivated",
+                format!("Deactivated {target_name} from {current} to {n}"),
+            ));
             res.reason = format!("inactive and cooldown elapsed: scale from {current} to {n}");
         } else {
             set_condition(
@@ -400,8 +512,12 @@ pub fn request_scale(
             res.reason = format!(
                 "inactive, cooling down ({:.0}s of {:.0}s)",
                 waited.as_secs_f64(),
-                if state.last_active_time.is_some() { cfg.cooldown_period } else { cfg.initial_cooldown_period }
-                    .as_secs_f64()
+                if state.last_active_time.is_some() {
+                    cfg.cooldown_period
+                } else {
+                    cfg.initial_cooldown_period
+                }
+                .as_secs_f64()
             );
         }
     } else if idle.is_none() && current < min {
@@ -446,24 +562,45 @@ pub fn operator_tick(
     target: TargetState,
 ) -> KedaTick {
     let a = if cfg.is_paused() {
-        LoopAState { is_active: false, is_error: false, active_triggers: Vec::new(), composite_milli: None }
+        LoopAState {
+            is_active: false,
+            is_error: false,
+            active_triggers: Vec::new(),
+            composite_milli: None,
+        }
     } else {
         loop_a_state(cfg, state, now, readings, target)
     };
-    let mut ex = request_scale(cfg, state, now, a.is_active, a.is_error, target.spec_replicas, &a.active_triggers);
+    let mut ex = request_scale(
+        cfg,
+        state,
+        now,
+        a.is_active,
+        a.is_error,
+        target.spec_replicas,
+        &a.active_triggers,
+    );
     // The controller (not the executor) moves a paused target to `paused-replicas`.
-    if let Some(n) = cfg.annotations.get(PAUSED_REPLICAS).and_then(|v| v.trim().parse::<i32>().ok()) {
-        if n != target.spec_replicas {
-            ex.write = Some(n);
-            ex.reason = format!("paused at {n} replicas by annotation");
-        }
+    if let Some(n) = cfg
+        .annotations
+        .get(PAUSED_REPLICAS)
+        .and_then(|v| v.trim().parse::<i32>().ok())
+        && n != target.spec_replicas
+    {
+        ex.write = Some(n);
+        ex.reason = format!("paused at {n} replicas by annotation");
     }
     let action = match ex.write {
         Some(n) if n != target.spec_replicas => TickAction::ScaleTo(n),
         _ if target.spec_replicas > 0 && !cfg.is_paused() => TickAction::LeaveToHpa,
         _ => TickAction::Nothing,
     };
-    KedaTick { action, reason: ex.reason.clone(), state: a, executor: ex }
+    KedaTick {
+        action,
+        reason: ex.reason.clone(),
+        state: a,
+        executor: ex,
+    }
 }
 
 /// What KEDA's metrics API serves to the generated HPA at one HPA sync, one entry per
@@ -490,7 +627,8 @@ pub fn hpa_metric_values(
             .iter()
             .enumerate()
             .filter(|(_, t)| {
-                t.source == TriggerSource::External && (metric == COMPOSITE_METRIC || &t.metric_name == metric)
+                t.source == TriggerSource::External
+                    && (metric == COMPOSITE_METRIC || &t.metric_name == metric)
             })
             .collect();
         let mut values = BTreeMap::new();
@@ -526,7 +664,9 @@ pub fn hpa_metric_values(
         let obs = if let (Some(e), None) = (&first_err, fallback_value) {
             MetricObservation::Error(e.clone())
         } else if cfg.scaling_modifiers.is_some() {
-            let fb_behavior_modifiers = cfg.fallback.is_some_and(|f| f.behavior == FallbackBehavior::ScalingModifiers);
+            let fb_behavior_modifiers = cfg
+                .fallback
+                .is_some_and(|f| f.behavior == FallbackBehavior::ScalingModifiers);
             match (fallback_value, fb_behavior_modifiers) {
                 (Some(v), false) => MetricObservation::ExternalValues(vec![v]),
                 _ => match composite_value(cfg, state, &values) {
