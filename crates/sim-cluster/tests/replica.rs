@@ -299,6 +299,7 @@ fn gauges_inside_a_fused_run_match_step_by_step() {
                     g.kv_blocks_used,
                     g.generation_tokens_total,
                     g.steps_total,
+                    r.itl_histogram_at(p).counts().to_vec(),
                 ));
                 probes.next();
             }
