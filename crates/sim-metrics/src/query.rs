@@ -39,6 +39,19 @@ impl Query {
     pub fn text(&self) -> &str {
         &self.text
     }
+
+    /// The metric names the query's selectors pin (`foo` in `foo{a="b"}` or
+    /// `{__name__="foo"}`), sorted and without duplicates. A selector that does not pin a
+    /// name (a regex on `__name__`, or none) is reported as `None` in the second value, so a
+    /// caller that exports only what queries read knows it must export everything.
+    pub fn metric_names(&self) -> (Vec<String>, bool) {
+        let mut names = Vec::new();
+        let mut unpinned = false;
+        collect_names(&self.root, &mut names, &mut unpinned);
+        names.sort();
+        names.dedup();
+        (names, unpinned)
+    }
 }
 
 /// Parses `q` and checks that every construct in it is supported.
@@ -414,4 +427,21 @@ fn bin_op(t: TokenType) -> Result<BinOp, QueryError> {
         T_LUNLESS => BinOp::Unless,
         _ => return unsupported(format!("binary operator {t}")),
     })
+}
+
+fn collect_names(node: &Node, names: &mut Vec<String>, unpinned: &mut bool) {
+    let mut sel = |sel: &Selector| match &sel.name {
+        Some(n) => names.push(n.clone()),
+        None => *unpinned = true,
+    };
+    match node {
+        Node::Number(_) => {}
+        Node::Instant(s) | Node::RangeCall { sel: s, .. } => sel(s),
+        Node::Neg(e) | Node::Agg { expr: e, .. } => collect_names(e, names, unpinned),
+        Node::Call { args, .. } => args.iter().for_each(|a| collect_names(a, names, unpinned)),
+        Node::Binary { lhs, rhs, .. } => {
+            collect_names(lhs, names, unpinned);
+            collect_names(rhs, names, unpinned);
+        }
+    }
 }
