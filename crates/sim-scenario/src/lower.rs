@@ -842,6 +842,14 @@ impl Lowering<'_> {
         rate.validate()
             .map_err(|m| self.err(&[base[0], base[1], &named_key(&m)], m))?;
         positive(self, &["workload", "arrivals", "cv"], cv)?;
+        // The gaps are Gamma(shape 1/cv², scale cv²); both must be positive and finite.
+        let (scale, shape) = (cv * cv, 1.0 / (cv * cv));
+        if !(scale.is_finite() && scale > 0.0 && shape.is_finite() && shape > 0.0) {
+            return Err(self.err(
+                &["workload", "arrivals", "cv"],
+                format!("cv {cv:e} is too extreme for a Gamma gap distribution (1/cv² and cv² must be finite and positive)"),
+            ));
+        }
         Ok((rate, cv))
     }
 
