@@ -108,6 +108,9 @@ fn cmd_run(
         write_file(&dir.join("summary.json"), |w| {
             sim_report::write_summary_json(w, &scenario, &report)
         })?;
+        write_file(&dir.join("events.log"), |w| {
+            sim_report::write_events_log(w, &report)
+        })?;
         write_file(&dir.join("timeline.csv"), |w| {
             sim_report::write_timeline_csv(w, &report)
         })?;

@@ -12,7 +12,11 @@ fn root() -> PathBuf {
 }
 
 fn sim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sim")).args(args).current_dir(root()).output().expect("run sim")
+    Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("run sim")
 }
 
 fn tmp(name: &str) -> PathBuf {
@@ -28,13 +32,18 @@ fn read(p: &Path) -> String {
 
 /// Compares `actual` with a golden file, or rewrites it when UPDATE_GOLDEN is set.
 fn golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, actual).unwrap();
         return;
     }
     let expected = read(&path);
-    assert!(expected == actual, "{name} differs from the golden file; rerun with UPDATE_GOLDEN=1 and review the diff");
+    assert!(
+        expected == actual,
+        "{name} differs from the golden file; rerun with UPDATE_GOLDEN=1 and review the diff"
+    );
 }
 
 #[test]
@@ -42,17 +51,34 @@ fn quickstart_matches_its_golden_summary_and_is_byte_identical_across_runs() {
     let a = tmp("qs-a");
     let b = tmp("qs-b");
     for dir in [&a, &b] {
-        let out = sim(&["run", "scenarios/quickstart.toml", "--out", dir.to_str().unwrap(), "--requests"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = sim(&[
+            "run",
+            "scenarios/quickstart.toml",
+            "--out",
+            dir.to_str().unwrap(),
+            "--requests",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(stdout.contains("SLO attainment"), "{stdout}");
     }
     for file in ["summary.json", "timeline.csv", "requests.csv"] {
-        assert_eq!(read(&a.join(file)), read(&b.join(file)), "{file} differs between two runs");
+        assert_eq!(
+            read(&a.join(file)),
+            read(&b.join(file)),
+            "{file} differs between two runs"
+        );
     }
     golden("quickstart.summary.json", &read(&a.join("summary.json")));
     let timeline = read(&a.join("timeline.csv"));
-    assert!(timeline.lines().count() > 300, "one row per 10 s over an hour");
+    assert!(
+        timeline.lines().count() > 300,
+        "one row per 10 s over an hour"
+    );
     let _ = std::fs::remove_dir_all(&a);
     let _ = std::fs::remove_dir_all(&b);
 }
@@ -60,11 +86,21 @@ fn quickstart_matches_its_golden_summary_and_is_byte_identical_across_runs() {
 #[test]
 fn another_seed_gives_another_run() {
     let a = tmp("seed");
-    let out = sim(&["run", "scenarios/quickstart.toml", "--out", a.to_str().unwrap(), "--seed", "2"]);
+    let out = sim(&[
+        "run",
+        "scenarios/quickstart.toml",
+        "--out",
+        a.to_str().unwrap(),
+        "--seed",
+        "2",
+    ]);
     assert!(out.status.success());
     let summary = read(&a.join("summary.json"));
     assert!(summary.contains("\"seed\": 2"), "{summary}");
-    assert_ne!(summary, read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/quickstart.summary.json")));
+    assert_ne!(
+        summary,
+        read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/quickstart.summary.json"))
+    );
     let _ = std::fs::remove_dir_all(&a);
 }
 
@@ -79,10 +115,29 @@ fn bad_inputs_exit_2_naming_the_place() {
     .unwrap();
     let good_trace = "[workload]\nkind = \"trace\"\npath = \"t.csv\"\n[deployment]\nmodel = \"Mistral-7B\"\ngpu = \"H100-SXM\"\nreplicas = 1\n";
     let cases: [(&str, String, String); 4] = [
-        ("typo.toml", good_trace.replace("replicas", "replicass"), "typo.toml:7:1: unknown field `replicass`".into()),
-        ("gpu.toml", good_trace.replace("H100-SXM", "H100"), "gpu.toml:6:7: unknown GPU \"H100\"".into()),
-        ("syntax.toml", good_trace.replace("kind = ", "kind == "), "syntax.toml:2:7: extra `=`".into()),
-        ("trace.toml", good_trace.to_string(), format!("{}:3:29: expected an integer for ContextTokens", trace.display())),
+        (
+            "typo.toml",
+            good_trace.replace("replicas", "replicass"),
+            "typo.toml:7:1: unknown field `replicass`".into(),
+        ),
+        (
+            "gpu.toml",
+            good_trace.replace("H100-SXM", "H100"),
+            "gpu.toml:6:7: unknown GPU \"H100\"".into(),
+        ),
+        (
+            "syntax.toml",
+            good_trace.replace("kind = ", "kind == "),
+            "syntax.toml:2:7: extra `=`".into(),
+        ),
+        (
+            "trace.toml",
+            good_trace.to_string(),
+            format!(
+                "{}:3:29: expected an integer for ContextTokens",
+                trace.display()
+            ),
+        ),
     ];
     for (name, text, expected) in cases {
         let path = dir.join(name);
@@ -90,7 +145,10 @@ fn bad_inputs_exit_2_naming_the_place() {
         let out = sim(&["run", path.to_str().unwrap()]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
-        assert!(stderr.contains(&expected), "{name}: expected {expected:?} in {stderr:?}");
+        assert!(
+            stderr.contains(&expected),
+            "{name}: expected {expected:?} in {stderr:?}"
+        );
         assert!(!stderr.contains("panicked"), "{name}: {stderr}");
     }
     let out = sim(&["run", dir.join("missing.toml").to_str().unwrap()]);

@@ -27,7 +27,8 @@ pub use report::{
     TimelineRow,
 };
 pub use spec::{
-    ClusterSpec, LatencyMetric, NoEndpoint, PercentileCheck, PodsSpec, RoutingSpec, RunOptions,
-    RunSpec, SloSpec,
+    AutoscalerSpec, ClusterSpec, ControlSpec, HpaLoopSpec, KedaLoopSpec, LatencyMetric,
+    MetricSource, Names, NoEndpoint, PercentileCheck, PodsSpec, PrometheusSpec, RoutingSpec,
+    RunOptions, RunSpec, ScrapeFailure, ScrapeJob, SloSpec, TriggerQuery,
 };
 pub use world::run;

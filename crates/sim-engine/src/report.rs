@@ -120,6 +120,16 @@ pub struct Summary {
     pub cost_usd: f64,
     /// Ready replicas over the run.
     pub replicas: CountStats,
+    /// The Deployment's `spec.replicas` over the run.
+    pub desired_replicas: CountStats,
+    /// Times the Deployment's `spec.replicas` changed.
+    pub scale_events: u64,
+    /// `scale_events` per simulated hour (flapping shows here).
+    pub scale_events_per_hour: f64,
+    /// Time with `spec.replicas` at the autoscaler's maximum.
+    pub time_at_max_s: f64,
+    /// Time with `spec.replicas` at zero.
+    pub time_at_zero_s: f64,
     /// Simulated time from zero to the end of the run.
     pub sim_duration_s: f64,
     /// Prompt tokens processed by engines (recomputation after preemption included).
@@ -177,6 +187,11 @@ pub struct TimelineRow {
     pub terminating_replicas: u32,
     /// Output tokens per second generated in the interval.
     pub tokens_per_s: f64,
+    /// The Deployment's `spec.replicas`.
+    pub desired_replicas: u32,
+    /// What the autoscaler last saw, one value per [`RunReport::input_names`] (NaN when the
+    /// controller saw `<unknown>`).
+    pub inputs: Vec<f64>,
 }
 
 /// What became of one request.
@@ -217,6 +232,10 @@ pub struct RunReport {
     pub timeline: Vec<TimelineRow>,
     /// One record per request, when asked for.
     pub requests: Vec<RequestRecord>,
+    /// Names of the autoscaler inputs in each timeline row.
+    pub input_names: Vec<String>,
+    /// Kubernetes events in kubectl's words, in time order.
+    pub events: Vec<String>,
 }
 
 /// Latency recorder: exact integer sum for the mean, an HDR histogram for percentiles.

@@ -37,6 +37,10 @@ pub struct RunSpec {
     /// How long after the horizon in-flight requests may take to finish before the run
     /// stops and reports them as still in flight.
     pub drain_limit_s: f64,
+    /// Names used in labels and events.
+    pub names: Names,
+    /// Metrics pipeline and autoscaler.
+    pub control: ControlSpec,
 }
 
 /// The Deployment's pods.
@@ -145,4 +149,139 @@ impl LatencyMetric {
 pub struct RunOptions {
     /// Keep one record per request (for `requests.csv`).
     pub keep_requests: bool,
+}
+
+/// Names that appear in labels and events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Names {
+    /// The namespace of everything (`ai-inference`).
+    pub namespace: String,
+    /// The Deployment (`mistral-vllm`); pods are named after it.
+    pub deployment: String,
+    /// vLLM's `model_name` label.
+    pub model_label: String,
+}
+
+/// A window in which every scrape of the named job fails.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScrapeFailure {
+    /// Start of the window.
+    pub start_s: f64,
+    /// End of the window (exclusive).
+    pub end_s: f64,
+    /// `vllm` or `dcgm`.
+    pub job: ScrapeJob,
+}
+
+/// The two kinds of scrape target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScrapeJob {
+    /// vLLM's `/metrics` on each pod (a ServiceMonitor on the Service).
+    Vllm,
+    /// The DCGM exporter on each GPU node.
+    Dcgm,
+}
+
+/// Prometheus and the exporters it scrapes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PrometheusSpec {
+    /// ServiceMonitor `interval` (Prometheus `scrape_interval`).
+    pub scrape_interval_s: f64,
+    /// `--query.lookback-delta`.
+    pub lookback_s: f64,
+    /// Whether a ServiceMonitor selects the vLLM pods at all.
+    pub scrape_vllm: bool,
+    /// Whether the DCGM exporter is installed and scraped.
+    pub scrape_dcgm: bool,
+    /// dcgm-exporter's collect interval (`-c`, 30 s by default).
+    pub dcgm_collect_interval_s: f64,
+    /// The sampling period behind one `DCGM_FI_DEV_GPU_UTIL` value.
+    pub dcgm_sample_window_s: f64,
+    /// Injected scrape failures.
+    pub failures: Vec<ScrapeFailure>,
+}
+
+impl Default for PrometheusSpec {
+    fn default() -> Self {
+        PrometheusSpec {
+            scrape_interval_s: 15.0,
+            lookback_s: 300.0,
+            scrape_vllm: true,
+            scrape_dcgm: true,
+            dcgm_collect_interval_s: 30.0,
+            dcgm_sample_window_s: 1.0,
+            failures: Vec::new(),
+        }
+    }
+}
+
+/// Where the value of one HPA metric comes from.
+#[derive(Clone, Debug)]
+pub enum MetricSource {
+    /// A Pods metric served by the Prometheus Adapter: the query's result, one element per
+    /// `pod` label.
+    PerPod {
+        /// The adapter's `metricsQuery` with its templates filled in.
+        query: sim_metrics::Query,
+    },
+    /// An Object or External metric: the query's result elements, each one value.
+    Values {
+        /// The query.
+        query: sim_metrics::Query,
+    },
+    /// Nothing serves this metric (the adapter has no rule for it): every read fails.
+    Unavailable {
+        /// The custom-metrics API's error text.
+        message: String,
+    },
+}
+
+/// A Kubernetes HPA in the loop.
+#[derive(Clone, Debug)]
+pub struct HpaLoopSpec {
+    /// `metadata.name`.
+    pub name: String,
+    /// The HPA object and controller settings.
+    pub config: sim_policy::hpa::HpaConfig,
+    /// One source per entry of `config.effective_metrics()`, same order.
+    pub sources: Vec<MetricSource>,
+}
+
+/// One KEDA trigger's query.
+#[derive(Clone, Debug)]
+pub struct TriggerQuery {
+    /// The `prometheus` trigger's `query`.
+    pub query: sim_metrics::Query,
+    /// `ignoreNullValues` (KEDA's default is true).
+    pub ignore_null_values: bool,
+}
+
+/// A KEDA ScaledObject in the loop.
+#[derive(Clone, Debug)]
+pub struct KedaLoopSpec {
+    /// The ScaledObject.
+    pub config: sim_policy::keda::KedaConfig,
+    /// One query per trigger, same order as `config.triggers`.
+    pub triggers: Vec<TriggerQuery>,
+}
+
+/// The autoscaler acting on the Deployment.
+#[derive(Clone, Debug, Default)]
+pub enum AutoscalerSpec {
+    /// Fixed replicas.
+    #[default]
+    None,
+    /// A HorizontalPodAutoscaler.
+    Hpa(Box<HpaLoopSpec>),
+    /// A KEDA ScaledObject (its operator loop and the HPA it generates).
+    Keda(Box<KedaLoopSpec>),
+}
+
+/// The control plane: metrics pipeline and autoscaler.
+#[derive(Clone, Debug, Default)]
+pub struct ControlSpec {
+    /// Prometheus and exporters.
+    pub prometheus: PrometheusSpec,
+    /// The autoscaler.
+    pub autoscaler: AutoscalerSpec,
 }

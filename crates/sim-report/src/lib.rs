@@ -88,6 +88,11 @@ struct SummaryWire<'a> {
     gpu_hours: f64,
     cost_usd: f64,
     replicas: CountWire,
+    desired_replicas: CountWire,
+    scale_events: u64,
+    scale_events_per_hour: f64,
+    time_at_max_s: f64,
+    time_at_zero_s: f64,
     sim_duration_s: f64,
     prompt_tokens_total: u64,
     generation_tokens_total: u64,
@@ -146,6 +151,15 @@ pub fn write_summary_json(
             max: s.replicas.max,
             mean: round9(s.replicas.mean),
         },
+        desired_replicas: CountWire {
+            min: s.desired_replicas.min,
+            max: s.desired_replicas.max,
+            mean: round9(s.desired_replicas.mean),
+        },
+        scale_events: s.scale_events,
+        scale_events_per_hour: round9(s.scale_events_per_hour),
+        time_at_max_s: round9(s.time_at_max_s),
+        time_at_zero_s: round9(s.time_at_zero_s),
         sim_duration_s: round9(s.sim_duration_s),
         prompt_tokens_total: s.prompt_tokens_total,
         generation_tokens_total: s.generation_tokens_total,
@@ -169,7 +183,8 @@ pub fn write_summary_json(
     out.write_all(b"\n")
 }
 
-/// The columns of `timeline.csv`, in order.
+/// The fixed columns of `timeline.csv`, in order; `desired_replicas` and one `in_<name>`
+/// column per autoscaler input follow.
 pub const TIMELINE_COLUMNS: [&str; 15] = [
     "t_s",
     "arrivals",
@@ -194,7 +209,10 @@ pub const TIMELINE_COLUMNS: [&str; 15] = [
 /// When the writer fails.
 pub fn write_timeline_csv(out: impl Write, report: &RunReport) -> io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
-    w.write_record(TIMELINE_COLUMNS)?;
+    let mut header: Vec<String> = TIMELINE_COLUMNS.iter().map(|c| c.to_string()).collect();
+    header.push("desired_replicas".into());
+    header.extend(report.input_names.iter().map(|n| format!("in_{n}")));
+    w.write_record(&header)?;
     let mut last_t = 0.0;
     for r in &report.timeline {
         let dt = r.t_s - last_t;
@@ -204,7 +222,7 @@ pub fn write_timeline_csv(out: impl Write, report: &RunReport) -> io::Result<()>
             0.0
         };
         last_t = r.t_s;
-        w.write_record([
+        let mut row = vec![
             fmt6(r.t_s),
             r.arrivals.to_string(),
             r.completed.to_string(),
@@ -220,9 +238,32 @@ pub fn write_timeline_csv(out: impl Write, report: &RunReport) -> io::Result<()>
             r.terminating_replicas.to_string(),
             fmt6(r.tokens_per_s),
             fmt6(rate),
-        ])?;
+            r.desired_replicas.to_string(),
+        ];
+        row.extend(
+            r.inputs
+                .iter()
+                .map(|v| if v.is_nan() { String::new() } else { fmt6(*v) }),
+        );
+        w.write_record(&row)?;
     }
     w.flush()
+}
+
+/// Writes `events.log`: one Kubernetes event per line, in kubectl's words.
+///
+/// # Errors
+/// When the writer fails.
+pub fn write_events_log(mut out: impl Write, report: &RunReport) -> io::Result<()> {
+    writeln!(
+        out,
+        "{:>12}  {:<7} {:<28} {:<48} MESSAGE",
+        "TIME", "TYPE", "REASON", "OBJECT"
+    )?;
+    for line in &report.events {
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
 }
 
 /// The columns of `requests.csv`, in order.
@@ -342,6 +383,18 @@ pub fn render_text(scenario: &Scenario, summary: &Summary) -> String {
         "replicas  min {} max {} mean {:.2}   GPU-hours {:.3}   cost ${:.2}",
         s.replicas.min, s.replicas.max, s.replicas.mean, s.gpu_hours, s.cost_usd
     );
+    if s.scale_events > 0
+        || !matches!(
+            scenario.spec.control.autoscaler,
+            sim_engine::AutoscalerSpec::None
+        )
+    {
+        let _ = writeln!(
+            out,
+            "scaling   {} scale events ({:.1}/h), {:.0} s at max, {:.0} s at zero",
+            s.scale_events, s.scale_events_per_hour, s.time_at_max_s, s.time_at_zero_s
+        );
+    }
     let _ = writeln!(
         out,
         "simulated {:.1} s, {} engine steps, {} preemptions, {} events",

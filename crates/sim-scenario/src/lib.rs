@@ -13,6 +13,7 @@
 //! What it deliberately does not do: open files (the CLI passes a [`Files`] implementation and
 //! opens traces itself), or run anything.
 
+mod control;
 mod error;
 mod locate;
 mod lower;

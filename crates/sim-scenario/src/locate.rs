@@ -21,24 +21,38 @@ impl<'a> Locator<'a> {
         }
     }
 
-    /// The byte offset of the value at `path`, or of the deepest table on the path that exists.
+    /// The byte offset of the value at `path`, or of the deepest table on the path that
+    /// exists. A numeric segment indexes an array (`["hpa", "metrics", "1", "metric"]`).
     pub fn offset(&self, path: &[&str]) -> Option<usize> {
         let root = self.root.as_ref()?;
         let mut table = root.get_ref();
         let mut found = None;
-        for seg in path {
-            let Some((key, value)) = table.iter().find(|(k, _)| k.get_ref().as_ref() == *seg)
+        let mut segs = path.iter().peekable();
+        while let Some(seg) = segs.next() {
+            let Some((key, mut value)) = table.iter().find(|(k, _)| k.get_ref().as_ref() == *seg)
             else {
                 break;
             };
-            // Point at the value for leaves and at the key for tables (the header line).
+            found = Some(key.span().start);
+            // Step into arrays by index.
+            while let DeValue::Array(items) = value.get_ref() {
+                let Some(idx) = segs.peek().and_then(|s| s.parse::<usize>().ok()) else {
+                    break;
+                };
+                segs.next();
+                let Some(item) = items.iter().nth(idx) else {
+                    return found;
+                };
+                found = Some(item.span().start);
+                value = item;
+            }
             match value.get_ref() {
-                DeValue::Table(inner) => {
-                    found = Some(key.span().start);
-                    table = inner;
-                }
+                // Point at the key (the header line) for tables.
+                DeValue::Table(inner) => table = inner,
                 _ => {
-                    found = Some(value.span().start);
+                    if segs.peek().is_none() {
+                        found = Some(value.span().start);
+                    }
                     break;
                 }
             }
@@ -68,5 +82,16 @@ mod tests {
         assert_eq!(at(&["dep", "inner", "k"]), "f.toml:5:5: m");
         assert_eq!(at(&["dep", "missing"]), "f.toml:2:2: m");
         assert_eq!(at(&["nothing"]), "f.toml: m");
+        let text = "[[m]]\nx = 1\n[[m]]\nx = 2\ny = [5, 6]\n";
+        let loc = Locator::new("g.toml", text);
+        assert_eq!(
+            loc.error(&["m", "1", "x"], "m").to_string(),
+            "g.toml:4:5: m"
+        );
+        assert_eq!(
+            loc.error(&["m", "1", "y", "1"], "m").to_string(),
+            "g.toml:5:9: m"
+        );
+        assert_eq!(loc.error(&["m", "0"], "m").to_string(), "g.toml:1:1: m");
     }
 }

@@ -10,8 +10,8 @@ use sim_cluster::pod::{DurationDist, ProbeSpec, StartupModel};
 use sim_cluster::replica::EngineConfig;
 use sim_cluster::router::RoutingPolicy;
 use sim_engine::{
-    ClusterSpec, LatencyMetric, NoEndpoint, PercentileCheck, PodsSpec, RoutingSpec, RunSpec,
-    SloSpec,
+    AutoscalerSpec, ClusterSpec, LatencyMetric, Names, NoEndpoint, PercentileCheck, PodsSpec,
+    RoutingSpec, RunSpec, SloSpec,
 };
 use sim_workload::{LengthDist, RateProfile, SyntheticSpec, TraceError, TraceFormat, Transform};
 
@@ -419,6 +419,36 @@ impl Lowering<'_> {
             positive(self, &["run", "duration_s"], dur)?;
         }
         let workload = self.workload(&f)?;
+        let names = Names {
+            namespace: d.namespace.clone().unwrap_or_else(|| "default".into()),
+            deployment: d.name.clone().unwrap_or_else(|| "vllm".into()),
+            model_label: model.name.clone(),
+        };
+        let control = crate::control::lower_control(self.loc, &f, &names)?;
+        match &control.autoscaler {
+            AutoscalerSpec::Hpa(h) => {
+                let (min, max) = (h.config.effective_min_replicas(), h.config.max_replicas);
+                if (d.replicas as i32) < min || d.replicas as i32 > max {
+                    return Err(self.err(
+                        &["deployment", "replicas"],
+                        format!(
+                            "the initial replicas ({}) must be within the HPA's [{min}, {max}]",
+                            d.replicas
+                        ),
+                    ));
+                }
+            }
+            AutoscalerSpec::Keda(k) => {
+                let max = k.config.hpa_max_replicas();
+                if d.replicas as i32 > max {
+                    return Err(self.err(
+                        &["deployment", "replicas"],
+                        format!("the initial replicas ({}) exceed the ScaledObject's maxReplicaCount ({max})", d.replicas),
+                    ));
+                }
+            }
+            AutoscalerSpec::None => {}
+        }
 
         let spec = RunSpec {
             gpu,
@@ -449,6 +479,8 @@ impl Lowering<'_> {
             timeline_interval_s,
             duration_s: run.duration_s,
             drain_limit_s,
+            control,
+            names,
         };
         let name = f.name.clone().unwrap_or_else(|| {
             Path::new(self.file).file_stem().map_or_else(

@@ -50,6 +50,16 @@ pub struct ScenarioFile {
     /// Extra catalog entries.
     #[serde(default)]
     pub catalog: CatalogTable,
+    /// Prometheus and exporters.
+    #[serde(default)]
+    pub prometheus: PrometheusTable,
+    /// The Prometheus Adapter.
+    #[serde(default)]
+    pub adapter: AdapterTable,
+    /// A HorizontalPodAutoscaler on the Deployment.
+    pub hpa: Option<HpaTable>,
+    /// A KEDA ScaledObject on the Deployment.
+    pub keda: Option<KedaTable>,
 }
 
 /// `[run]`
@@ -174,6 +184,10 @@ pub struct DeploymentTable {
     pub initial_state: Option<String>,
     /// `terminationGracePeriodSeconds` (default 30).
     pub termination_grace_s: Option<f64>,
+    /// The Deployment's name (default `vllm`); pods and events are named after it.
+    pub name: Option<String>,
+    /// The namespace (default `default`).
+    pub namespace: Option<String>,
 }
 
 /// `[engine]`: vLLM engine arguments. Unset ones take vLLM's defaults for the GPU.
@@ -288,4 +302,248 @@ pub struct CatalogTable {
     /// A catalog file (same format as the built-in one) whose entries add to or replace
     /// the built-in ones; relative to the scenario file.
     pub path: Option<String>,
+}
+
+/// `[prometheus]`: scraping and the exporters.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusTable {
+    /// ServiceMonitor `interval` (default 15 s).
+    pub scrape_interval_s: Option<f64>,
+    /// `--query.lookback-delta` (default 300 s).
+    pub lookback_s: Option<f64>,
+    /// Whether a ServiceMonitor selects the vLLM pods (default true). False reproduces
+    /// "metrics not being scraped".
+    pub scrape_vllm: Option<bool>,
+    /// Whether the DCGM exporter runs and is scraped (default true).
+    pub scrape_dcgm: Option<bool>,
+    /// dcgm-exporter collect interval (default 30 s).
+    pub dcgm_collect_interval_s: Option<f64>,
+    /// Sampling period of one GPU-utilisation value (default 1 s).
+    pub dcgm_sample_window_s: Option<f64>,
+    /// Windows in which scrapes fail.
+    #[serde(default)]
+    pub failures: Vec<ScrapeFailureTable>,
+}
+
+/// `[[prometheus.failures]]`
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapeFailureTable {
+    /// `"vllm"` or `"dcgm"` (default `"vllm"`).
+    pub job: Option<String>,
+    /// Window start.
+    pub start_s: f64,
+    /// Window end.
+    pub end_s: f64,
+}
+
+/// `[adapter]`: the Prometheus Adapter serving Pods metrics to the HPA.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdapterTable {
+    /// Rules, tried in order. Default: `vllm:X` served as `vllm_X`, and `DCGM_*` as is.
+    pub rules: Option<Vec<AdapterRuleTable>>,
+}
+
+/// `[[adapter.rules]]`, as in the adapter's config (`seriesQuery`, `name`, `metricsQuery`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdapterRuleTable {
+    /// `seriesQuery`, e.g. `{__name__=~"^vllm:.*",namespace!="",pod!=""}`.
+    pub series_query: String,
+    /// `name.matches` (default `^(.*)$`).
+    pub name_matches: Option<String>,
+    /// `name.as` (default `${1}`).
+    pub name_as: Option<String>,
+    /// `metricsQuery` (default `sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)`).
+    pub metrics_query: Option<String>,
+}
+
+/// `[hpa]`: an `autoscaling/v2` HorizontalPodAutoscaler.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HpaTable {
+    /// `metadata.name`.
+    pub name: Option<String>,
+    /// `spec.minReplicas` (default 1).
+    pub min_replicas: Option<i32>,
+    /// `spec.maxReplicas`.
+    pub max_replicas: i32,
+    /// `spec.metrics`.
+    #[serde(default)]
+    pub metrics: Vec<HpaMetricTable>,
+    /// `spec.behavior` (absent: the legacy path).
+    pub behavior: Option<BehaviorTable>,
+    /// kube-controller-manager flags.
+    #[serde(default)]
+    pub controller: ControllerTable,
+    /// `"1.20"`, `"1.26"`, `"1.33"` or `"master"` (default).
+    pub kubernetes_version: Option<String>,
+    /// Feature gate `HPAConfigurableTolerance` (alpha; default false).
+    pub configurable_tolerance_gate: Option<bool>,
+}
+
+/// `[[hpa.metrics]]`
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HpaMetricTable {
+    /// `"pods"`, `"object"` or `"external"`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `metric.name`.
+    pub metric: String,
+    /// `target.averageValue`.
+    pub target_average_value: Option<f64>,
+    /// `target.value` (object and external).
+    pub target_value: Option<f64>,
+    /// Object: `describedObject.kind` (default `Service`).
+    pub described_kind: Option<String>,
+    /// Object and external: the PromQL the metrics provider serves for this metric.
+    pub query: Option<String>,
+}
+
+/// `behavior`
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BehaviorTable {
+    /// `scaleUp`.
+    pub scale_up: Option<ScalingRulesTable>,
+    /// `scaleDown`.
+    pub scale_down: Option<ScalingRulesTable>,
+}
+
+/// `behavior.scaleUp` / `scaleDown`
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScalingRulesTable {
+    /// `stabilizationWindowSeconds`.
+    pub stabilization_window_s: Option<i32>,
+    /// `selectPolicy`: `"Max"`, `"Min"` or `"Disabled"`.
+    pub select_policy: Option<String>,
+    /// `policies`.
+    pub policies: Option<Vec<ScalingPolicyTable>>,
+    /// `tolerance` (needs the configurable-tolerance gate).
+    pub tolerance: Option<f64>,
+}
+
+/// `behavior.*.policies[]`
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScalingPolicyTable {
+    /// `"Pods"` or `"Percent"`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Pods or percent per period.
+    pub value: i32,
+    /// `periodSeconds`.
+    pub period_s: i32,
+}
+
+/// `[hpa.controller]`: kube-controller-manager flags.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControllerTable {
+    /// `--horizontal-pod-autoscaler-sync-period` (15 s).
+    pub sync_period_s: Option<f64>,
+    /// `--horizontal-pod-autoscaler-tolerance` (0.1).
+    pub tolerance: Option<f64>,
+    /// `--horizontal-pod-autoscaler-downscale-stabilization` (300 s).
+    pub downscale_stabilization_s: Option<f64>,
+    /// `--horizontal-pod-autoscaler-initial-readiness-delay` (30 s).
+    pub initial_readiness_delay_s: Option<f64>,
+    /// `--horizontal-pod-autoscaler-cpu-initialization-period` (300 s).
+    pub cpu_initialization_period_s: Option<f64>,
+}
+
+/// `[keda]`: a KEDA ScaledObject.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KedaTable {
+    /// `metadata.name`.
+    pub name: Option<String>,
+    /// `pollingInterval` (30 s).
+    pub polling_interval_s: Option<f64>,
+    /// `cooldownPeriod` (300 s).
+    pub cooldown_period_s: Option<f64>,
+    /// `initialCooldownPeriod` (0 s).
+    pub initial_cooldown_period_s: Option<f64>,
+    /// `minReplicaCount` (0).
+    pub min_replica_count: Option<i32>,
+    /// `maxReplicaCount` (100).
+    pub max_replica_count: Option<i32>,
+    /// `idleReplicaCount`.
+    pub idle_replica_count: Option<i32>,
+    /// `triggers`.
+    #[serde(default)]
+    pub triggers: Vec<KedaTriggerTable>,
+    /// `fallback`.
+    pub fallback: Option<FallbackTable>,
+    /// `advanced.scalingModifiers`.
+    pub scaling_modifiers: Option<ScalingModifiersTable>,
+    /// `advanced.horizontalPodAutoscalerConfig.behavior`.
+    pub behavior: Option<BehaviorTable>,
+    /// `metadata.annotations` (pause, paused-replicas, ...).
+    pub annotations: Option<BTreeMap<String, String>>,
+    /// `"2.16"` … `"2.20"` (default 2.20).
+    pub keda_version: Option<String>,
+    /// Flags of the HPA KEDA generates.
+    #[serde(default)]
+    pub controller: ControllerTable,
+    /// Kubernetes version of that HPA.
+    pub kubernetes_version: Option<String>,
+}
+
+/// `[[keda.triggers]]` (type `prometheus`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KedaTriggerTable {
+    /// `type` (only `"prometheus"` is simulated).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `name` (for scaling-modifier formulas).
+    pub name: Option<String>,
+    /// `metadata.query`.
+    pub query: String,
+    /// `metadata.threshold`.
+    pub threshold: f64,
+    /// `metadata.activationThreshold` (0).
+    pub activation_threshold: Option<f64>,
+    /// `metricType`: `"AverageValue"` (default) or `"Value"`.
+    pub metric_type: Option<String>,
+    /// `metadata.ignoreNullValues` (true).
+    pub ignore_null_values: Option<bool>,
+    /// `useCachedMetrics` (false).
+    pub use_cached_metrics: Option<bool>,
+    /// `metadata.metricName` (informational; KEDA names the HPA metric `sN-prometheus`).
+    pub metric_name: Option<String>,
+    /// `metadata.serverAddress` (informational).
+    pub server_address: Option<String>,
+}
+
+/// `[keda.fallback]`
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FallbackTable {
+    /// `failureThreshold`.
+    pub failure_threshold: i32,
+    /// `replicas`.
+    pub replicas: i32,
+    /// `behavior`: `static` (default), `currentReplicas`, `currentReplicasIfHigher`,
+    /// `currentReplicasIfLower`, `scalingModifiers`.
+    pub behavior: Option<String>,
+}
+
+/// `[keda.scaling_modifiers]`
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScalingModifiersTable {
+    /// `formula` over trigger names.
+    pub formula: String,
+    /// `target`.
+    pub target: String,
+    /// `activationTarget` (0).
+    pub activation_target: Option<f64>,
+    /// `metricType` (`AverageValue` default, or `Value`).
+    pub metric_type: Option<String>,
 }

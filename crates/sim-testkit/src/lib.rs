@@ -72,7 +72,7 @@ pub const RULES: &[Rule] = &[
     Rule {
         name: "sim-scenario",
         layer: 4,
-        external: &["serde", "toml", "thiserror"],
+        external: &["serde", "toml", "thiserror", "regex"],
         io: false,
     },
     Rule {

@@ -6,14 +6,18 @@ use sim_cluster::node::NodePool;
 use sim_cluster::pod::StartupTimes;
 use sim_cluster::replica::{Replica, ReplicaEvent, ReplicaRequest, Wake};
 use sim_cluster::router::Router;
-use sim_des::{EventQueue, RngStreams, SimDuration, SimRng, SimTime};
+use sim_des::{EventQueue, RngStreams, SimDuration, SimTime};
 use sim_workload::{Request, RequestStream, TraceError};
 
 use crate::report::{
     CountStats, FailureReason, LatencyRecorder, RequestRecord, RunReport, SloCheckResult, Summary,
     TimelineRow,
 };
-use crate::spec::{LatencyMetric, NoEndpoint, RunOptions, RunSpec};
+use crate::spec::{AutoscalerSpec, LatencyMetric, NoEndpoint, RunOptions, RunSpec, ScrapeJob};
+
+mod control;
+
+use control::{Control, PodControl};
 
 /// Runs one simulation. A pure function of `(spec, seed, workload)`.
 ///
@@ -34,14 +38,49 @@ pub fn run(
 #[derive(Clone, Copy, Debug)]
 enum Ev {
     Arrival,
-    Step { pod: u32, generation: u64 },
-    PodBound { pod: u32 },
-    PodServerUp { pod: u32, generation: u64 },
-    PodReady { pod: u32, generation: u64 },
-    PodTerminateDeadline { pod: u32, generation: u64 },
-    NodeReady { node: u32 },
-    GatewayTimeout { req: u64 },
-    ClientTimeout { req: u64 },
+    Step {
+        pod: u32,
+        generation: u64,
+    },
+    PodBound {
+        pod: u32,
+    },
+    PodServerUp {
+        pod: u32,
+        generation: u64,
+    },
+    PodReady {
+        pod: u32,
+        generation: u64,
+    },
+    PodTerminateDeadline {
+        pod: u32,
+        generation: u64,
+    },
+    NodeReady {
+        node: u32,
+    },
+    GatewayTimeout {
+        req: u64,
+    },
+    ClientTimeout {
+        req: u64,
+    },
+    Scrape {
+        pod: u32,
+        generation: u64,
+        job: ScrapeJob,
+    },
+    DcgmWindowStart {
+        pod: u32,
+        generation: u64,
+    },
+    DcgmCollect {
+        pod: u32,
+        generation: u64,
+    },
+    HpaSync,
+    KedaPoll,
     Tick,
 }
 
@@ -56,6 +95,8 @@ enum Phase {
 
 struct Pod {
     phase: Phase,
+    created_at: SimTime,
+    ctl: PodControl,
     node: Option<u32>,
     bound_at: Option<SimTime>,
     ready_at: Option<SimTime>,
@@ -83,6 +124,7 @@ struct Req {
     output_tokens: u32,
     status: Status,
     pod: u32,
+    dispatched: Option<SimTime>,
     first_scheduled: Option<SimTime>,
     first_token: Option<SimTime>,
     finished: Option<SimTime>,
@@ -107,8 +149,6 @@ struct World<'a> {
     nodes: NodePool,
     pending_pods: VecDeque<u32>,
     router: Router,
-    cold_start_rng: SimRng,
-    node_rng: SimRng,
     replica_events: Vec<ReplicaEvent>,
     // Counters.
     in_flight: u64,
@@ -140,6 +180,17 @@ struct World<'a> {
     last_tick: SimTime,
     now: SimTime,
     end: Option<SimTime>,
+    // Control plane.
+    control: Control,
+    /// The Deployment's `spec.replicas`.
+    desired: u32,
+    scale_events: u64,
+    desired_since: SimTime,
+    time_at_max_ns: u64,
+    time_at_zero_ns: u64,
+    desired_integral_ns: u128,
+    desired_min: u32,
+    desired_max: u32,
 }
 
 impl<'a> World<'a> {
@@ -170,8 +221,6 @@ impl<'a> World<'a> {
             ),
             pending_pods: VecDeque::new(),
             router: Router::new(spec.routing.policy, streams.stream("routing")),
-            cold_start_rng: streams.stream("cold_start"),
-            node_rng: streams.stream("node_provision"),
             replica_events: Vec::new(),
             in_flight: 0,
             completed: 0,
@@ -199,6 +248,15 @@ impl<'a> World<'a> {
             last_tick: SimTime::ZERO,
             now: SimTime::ZERO,
             end: None,
+            control: Control::new(spec),
+            desired: spec.pods.replicas,
+            scale_events: 0,
+            desired_since: SimTime::ZERO,
+            time_at_max_ns: 0,
+            time_at_zero_ns: 0,
+            desired_integral_ns: 0,
+            desired_min: spec.pods.replicas,
+            desired_max: spec.pods.replicas,
         }
     }
 
@@ -207,14 +265,16 @@ impl<'a> World<'a> {
             let pod = self.create_pod();
             if self.spec.pods.initial_ready {
                 let gpus = self.spec.tp;
-                let node = self.bind_or_provision(gpus);
+                let node = self.nodes.bind(gpus);
                 match node {
                     Some(node) => {
                         let p = &mut self.pods[pod as usize];
                         p.node = Some(node);
                         p.bound_at = Some(SimTime::ZERO);
                         p.server_up = true;
+                        p.ctl.container_start = Some(SimTime::ZERO);
                         self.set_ready(pod);
+                        self.start_scraping(pod);
                     }
                     None => self.pending_pods.push_back(pod),
                 }
@@ -224,10 +284,43 @@ impl<'a> World<'a> {
         }
         self.bind_pending();
         self.record_ready_change();
+        self.schedule_control_loops();
         self.pull_next_arrival()?;
         let tick = SimTime::ZERO + self.tick_interval();
         self.queue.push(tick, Ev::Tick);
         Ok(())
+    }
+
+    /// First HPA sync and KEDA poll, each at its own seeded phase within its period.
+    fn schedule_control_loops(&mut self) {
+        let streams = RngStreams::new(self.seed);
+        let phase = |name: &str, period: SimDuration| {
+            let mut rng = streams.stream(name);
+            SimDuration(rand::RngExt::random_range(
+                &mut rng,
+                0..period.as_nanos().max(1),
+            ))
+        };
+        match &self.spec.control.autoscaler {
+            AutoscalerSpec::None => {}
+            AutoscalerSpec::Hpa(h) => {
+                let t = phase("hpa_phase", h.config.controller.sync_period);
+                self.queue.push(SimTime::ZERO + t, Ev::HpaSync);
+            }
+            AutoscalerSpec::Keda(k) => {
+                let t = phase("keda_phase", k.config.polling_interval);
+                self.queue.push(SimTime::ZERO + t, Ev::KedaPoll);
+                let sync = self
+                    .control
+                    .hpa_config
+                    .as_ref()
+                    .expect("generated HPA")
+                    .controller
+                    .sync_period;
+                let t = phase("hpa_phase", sync);
+                self.queue.push(SimTime::ZERO + t, Ev::HpaSync);
+            }
+        }
     }
 
     fn tick_interval(&self) -> SimDuration {
@@ -270,6 +363,17 @@ impl<'a> World<'a> {
                     }
                 }
                 Ev::ClientTimeout { req } => self.on_client_timeout(req),
+                Ev::Scrape {
+                    pod,
+                    generation,
+                    job,
+                } => self.on_scrape(pod, generation, job),
+                Ev::DcgmWindowStart { pod, generation } => {
+                    self.on_dcgm_window_start(pod, generation)
+                }
+                Ev::DcgmCollect { pod, generation } => self.on_dcgm_collect(pod, generation),
+                Ev::HpaSync => self.on_hpa_sync(),
+                Ev::KedaPoll => self.on_keda_poll(),
                 Ev::Tick => {
                     if self.on_tick() {
                         break;
@@ -310,6 +414,7 @@ impl<'a> World<'a> {
             output_tokens: r.output_tokens,
             status: Status::InFlight,
             pod: NO_POD,
+            dispatched: None,
             first_scheduled: None,
             first_token: None,
             finished: None,
@@ -351,24 +456,24 @@ impl<'a> World<'a> {
     fn dispatch(&mut self, id: u64, pod: u32) {
         let p = &self.pods[pod as usize];
         assert_eq!(p.phase, Phase::Ready, "only Ready pods serve");
-        let r = &self.reqs[id as usize];
-        if !p.server_up {
-            self.reqs[id as usize].pod = pod;
+        let server_up = p.server_up;
+        let r = &mut self.reqs[id as usize];
+        r.pod = pod;
+        let total = u64::from(r.prompt_tokens) + u64::from(r.output_tokens);
+        if !server_up {
             self.fail(id, FailureReason::NotServing);
             return;
         }
-        let total = u64::from(r.prompt_tokens) + u64::from(r.output_tokens);
         if total > u64::from(self.spec.engine.max_model_len) {
-            self.reqs[id as usize].pod = pod;
             self.fail(id, FailureReason::ContextLength);
             return;
         }
+        r.dispatched = Some(self.now);
         let rr = ReplicaRequest {
             id,
             prompt_tokens: r.prompt_tokens,
             output_tokens: r.output_tokens,
         };
-        self.reqs[id as usize].pod = pod;
         let wake = self.pods[pod as usize].replica.enqueue(
             rr,
             self.now,
@@ -420,6 +525,8 @@ impl<'a> World<'a> {
                     let r = &mut self.reqs[id as usize];
                     if r.first_token.is_none() {
                         r.first_token = Some(at);
+                        let ttft_s = (at - r.arrival).as_secs_f64();
+                        self.pods[pod as usize].ctl.hist.ttft.observe(ttft_s);
                     }
                 }
                 ReplicaEvent::Finished {
@@ -445,7 +552,19 @@ impl<'a> World<'a> {
         let first_token = r.first_token.expect("finished without a first token");
         let ttft = first_token - r.arrival;
         let e2e = at - r.arrival;
-        let queue = r.first_scheduled.expect("finished without being scheduled") - r.arrival;
+        let first_scheduled = r.first_scheduled.expect("finished without being scheduled");
+        let queue = first_scheduled - r.arrival;
+        let hist = &mut self.pods[r.pod as usize].ctl.hist;
+        hist.e2e.observe(e2e.as_secs_f64());
+        hist.queue.observe(
+            first_scheduled
+                .saturating_since(r.dispatched.unwrap_or(r.arrival))
+                .as_secs_f64(),
+        );
+        if let Some(t) = tpot_s(r) {
+            hist.tpot.observe(t);
+        }
+        hist.finished += 1;
         self.ttft.record_ns(ttft.as_nanos());
         self.e2e.record_ns(e2e.as_nanos());
         self.queue_lat.record_ns(queue.as_nanos());
@@ -508,8 +627,12 @@ impl<'a> World<'a> {
 
     fn create_pod(&mut self) -> u32 {
         let replica = Replica::new(self.spec.engine.clone());
+        let index = self.pods.len() as u32;
+        let names = &self.spec.names;
         self.pods.push(Pod {
             phase: Phase::Pending,
+            created_at: self.now,
+            ctl: PodControl::new(&names.namespace, &names.deployment, index),
             node: None,
             bound_at: None,
             ready_at: None,
@@ -521,10 +644,6 @@ impl<'a> World<'a> {
             last_busy_ns: 0,
         });
         self.pods.len() as u32 - 1
-    }
-
-    fn bind_or_provision(&mut self, gpus: u32) -> Option<u32> {
-        self.nodes.bind(gpus)
     }
 
     /// Binds pending pods in FIFO order; asks for nodes for those that do not fit.
@@ -549,7 +668,20 @@ impl<'a> World<'a> {
         if !still_pending.is_empty() {
             let pending_gpus = still_pending.len() as u32 * gpus;
             if let Some(node) = self.nodes.provision_for(gpus, pending_gpus) {
-                let delay = self.spec.cluster.node_provision.sample(&mut self.node_rng);
+                let mut rng =
+                    RngStreams::new(self.seed).stream_indexed("node_provision", u64::from(node));
+                let delay = self.spec.cluster.node_provision.sample(&mut rng);
+                let max = self.spec.cluster.max_nodes;
+                let count = self.nodes.node_count();
+                self.event(
+                    "Normal",
+                    "TriggeredScaleUp",
+                    "cluster-autoscaler",
+                    &format!(
+                        "pod triggered scale-up: [gpu-pool {}->{count} (max: {max})]",
+                        count - 1
+                    ),
+                );
                 self.queue.push(self.now + delay, Ev::NodeReady { node });
             }
         }
@@ -562,11 +694,24 @@ impl<'a> World<'a> {
             return;
         }
         let generation = p.generation;
+        // One stream per pod: pod k draws the same cold start at every sweep point.
+        let mut rng = RngStreams::new(self.seed).stream_indexed("cold_start", u64::from(pod));
         let times: StartupTimes = self
             .spec
             .pods
             .startup
-            .sample(&self.spec.pods.readiness, &mut self.cold_start_rng);
+            .sample(&self.spec.pods.readiness, &mut rng);
+        self.pods[pod as usize].ctl.container_start = Some(self.now + times.container_start);
+        let name = self.pods[pod as usize].ctl.name.clone();
+        let node = self.pods[pod as usize].node.unwrap_or(0);
+        let ns = &self.spec.names.namespace;
+        self.event(
+            "Normal",
+            "Scheduled",
+            &format!("pod/{name}"),
+            &format!("Successfully assigned {ns}/{name} to gpu-node-{node}"),
+        );
+        self.start_scraping(pod);
         self.queue.push(
             self.now + times.server_up,
             Ev::PodServerUp { pod, generation },
@@ -584,8 +729,20 @@ impl<'a> World<'a> {
     }
 
     /// Deletes `pod`: it leaves the endpoints at once and drains for the grace period.
-    #[allow(dead_code)]
     fn delete_pod(&mut self, pod: u32) {
+        if matches!(
+            self.pods[pod as usize].phase,
+            Phase::Starting | Phase::Ready
+        ) {
+            self.stop_scraping(pod);
+            let name = self.pods[pod as usize].ctl.name.clone();
+            self.event(
+                "Normal",
+                "Killing",
+                &format!("pod/{name}"),
+                "Stopping container vllm",
+            );
+        }
         let p = &mut self.pods[pod as usize];
         p.generation += 1;
         match p.phase {
@@ -624,10 +781,8 @@ impl<'a> World<'a> {
     fn pod_gone(&mut self, pod: u32) {
         let now = self.now;
         let p = &mut self.pods[pod as usize];
-        let g = p.replica.gauges_at(now);
         let leftover = p.replica.evict_all(now);
         let g_after = p.replica.gauges_at(now);
-        debug_assert!(g_after.generation_tokens_total >= g.generation_tokens_total);
         self.gone_tokens += g_after.generation_tokens_total;
         self.gone_prompt_tokens += g_after.prompt_tokens_total;
         self.gone_preemptions += g_after.preemptions_total;
@@ -644,6 +799,30 @@ impl<'a> World<'a> {
             }
         }
         self.bind_pending();
+    }
+
+    /// The most replicas the autoscaler may ask for (the fixed count without one).
+    fn max_replicas(&self) -> u32 {
+        match &self.spec.control.autoscaler {
+            AutoscalerSpec::None => self.spec.pods.replicas,
+            AutoscalerSpec::Hpa(h) => h.config.max_replicas.max(0) as u32,
+            AutoscalerSpec::Keda(k) => k.config.hpa_max_replicas().max(0) as u32,
+        }
+    }
+
+    /// Closes the interval during which `desired` held its current value.
+    fn record_desired_change(&mut self) {
+        let dt = self.now.saturating_since(self.desired_since).as_nanos();
+        self.desired_integral_ns += u128::from(self.desired) * u128::from(dt);
+        if self.desired >= self.max_replicas() {
+            self.time_at_max_ns += dt;
+        }
+        if self.desired == 0 {
+            self.time_at_zero_ns += dt;
+        }
+        self.desired_since = self.now;
+        self.desired_min = self.desired_min.min(self.desired);
+        self.desired_max = self.desired_max.max(self.desired);
     }
 
     fn record_ready_change(&mut self) {
@@ -731,6 +910,8 @@ impl<'a> World<'a> {
             row.kv_usage_mean = kv_sum / f64::from(row.ready_replicas);
             row.gpu_busy_mean = busy_sum / f64::from(row.ready_replicas);
         }
+        row.desired_replicas = self.desired;
+        row.inputs = self.control.inputs.clone();
         row.tokens_per_s = if dt_s > 0.0 {
             tokens as f64 / dt_s
         } else {
@@ -753,6 +934,7 @@ impl<'a> World<'a> {
         let end = self.end.unwrap_or(self.now);
         self.now = end;
         self.record_ready_change();
+        self.record_desired_change();
         self.check_conservation();
         let spec = self.spec;
         let mut gpu_ns: u128 = 0;
@@ -815,6 +997,23 @@ impl<'a> World<'a> {
                     self.ready_integral_ns as f64 / end.as_nanos() as f64
                 },
             },
+            desired_replicas: CountStats {
+                min: self.desired_min,
+                max: self.desired_max,
+                mean: if end.as_nanos() == 0 {
+                    f64::from(self.desired)
+                } else {
+                    self.desired_integral_ns as f64 / end.as_nanos() as f64
+                },
+            },
+            scale_events: self.scale_events,
+            scale_events_per_hour: if end.as_nanos() == 0 {
+                0.0
+            } else {
+                self.scale_events as f64 * 3600.0 / end.as_secs_f64()
+            },
+            time_at_max_s: self.time_at_max_ns as f64 / 1e9,
+            time_at_zero_s: self.time_at_zero_ns as f64 / 1e9,
             sim_duration_s: end.as_secs_f64(),
             prompt_tokens_total: prompt,
             generation_tokens_total: tokens,
@@ -832,6 +1031,8 @@ impl<'a> World<'a> {
             summary,
             timeline: self.timeline,
             requests,
+            input_names: self.control.input_names,
+            events: self.control.events,
         }
     }
 
