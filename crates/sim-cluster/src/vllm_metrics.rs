@@ -12,18 +12,20 @@ use crate::replica::ReplicaGauges;
 
 /// `vllm:time_to_first_token_seconds` bucket bounds.
 pub const TTFT_BUCKETS_S: &[f64] = &[
-    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0,
-    160.0, 640.0, 2560.0,
+    0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+    20.0, 40.0, 80.0, 160.0, 640.0, 2560.0,
 ];
 
 /// `vllm:inter_token_latency_seconds` and `vllm:request_time_per_output_token_seconds` bounds.
-pub const ITL_BUCKETS_S: &[f64] =
-    &[0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0];
+pub const ITL_BUCKETS_S: &[f64] = &[
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0,
+    40.0, 80.0,
+];
 
 /// Request-latency bounds (`e2e_request_latency`, `request_queue_time`, ...).
 pub const REQUEST_LATENCY_BUCKETS_S: &[f64] = &[
-    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0,
-    1920.0, 7680.0,
+    0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 40.0, 50.0, 60.0, 120.0, 240.0,
+    480.0, 960.0, 1920.0, 7680.0,
 ];
 
 /// Gauges (current value).
@@ -54,6 +56,11 @@ pub const E2E_SECONDS: &str = "vllm:e2e_request_latency_seconds";
 pub const QUEUE_SECONDS: &str = "vllm:request_queue_time_seconds";
 /// DCGM exporter: percent of the sample period the GPU was busy.
 pub const DCGM_GPU_UTIL: &str = "DCGM_FI_DEV_GPU_UTIL";
+/// The gateway in front of the Service: requests waiting for a Ready replica. Unlike the
+/// pods' own metrics it exists while the Deployment is at zero, so it can wake it up.
+pub const GATEWAY_QUEUE: &str = "gateway_queue_requests";
+/// The gateway: requests sent to a replica and not yet answered.
+pub const GATEWAY_INFLIGHT: &str = "gateway_inflight_requests";
 
 /// Every metric family a vLLM pod exposes, in exposition order.
 pub const VLLM_FAMILIES: &[&str] = &[
@@ -74,8 +81,20 @@ pub const VLLM_FAMILIES: &[&str] = &[
 
 /// Every series name a family produces (histograms give three).
 pub fn series_names(family: &str) -> Vec<String> {
-    if [TTFT_SECONDS, ITL_SECONDS, TPOT_SECONDS, E2E_SECONDS, QUEUE_SECONDS].contains(&family) {
-        vec![format!("{family}_bucket"), format!("{family}_sum"), format!("{family}_count")]
+    if [
+        TTFT_SECONDS,
+        ITL_SECONDS,
+        TPOT_SECONDS,
+        E2E_SECONDS,
+        QUEUE_SECONDS,
+    ]
+    .contains(&family)
+    {
+        vec![
+            format!("{family}_bucket"),
+            format!("{family}_sum"),
+            format!("{family}_count"),
+        ]
     } else {
         vec![family.to_string()]
     }
@@ -83,7 +102,9 @@ pub fn series_names(family: &str) -> Vec<String> {
 
 /// The family a series name belongs to (`..._bucket` → its histogram), if it is one of ours.
 pub fn family_of(series: &str) -> Option<&'static str> {
-    let all = VLLM_FAMILIES.iter().chain(std::iter::once(&DCGM_GPU_UTIL));
+    let all = VLLM_FAMILIES
+        .iter()
+        .chain(&[DCGM_GPU_UTIL, GATEWAY_QUEUE, GATEWAY_INFLIGHT]);
     for &f in all {
         if series == f {
             return Some(f);
@@ -109,7 +130,11 @@ pub struct Histogram {
 impl Histogram {
     /// An empty histogram over `bounds` (strictly increasing, finite).
     pub fn new(bounds: &'static [f64]) -> Histogram {
-        Histogram { bounds, counts: vec![0; bounds.len() + 1], sum: 0.0 }
+        Histogram {
+            bounds,
+            counts: vec![0; bounds.len() + 1],
+            sum: 0.0,
+        }
     }
 
     /// Records `n` observations of `value`.
@@ -178,8 +203,14 @@ impl Histogram {
         self.sum
     }
 
-    fn expose(&self, exp: &mut Exposition, name: &str, labels: &[(&str, &str)]) -> Result<(), StoreError> {
-        exp.histogram(name, labels, self.bounds, &self.counts, self.sum).map(|_| ())
+    fn expose(
+        &self,
+        exp: &mut Exposition,
+        name: &str,
+        labels: &[(&str, &str)],
+    ) -> Result<(), StoreError> {
+        exp.histogram(name, labels, self.bounds, &self.counts, self.sum)
+            .map(|_| ())
     }
 }
 
@@ -220,7 +251,13 @@ pub struct FamilyFilter {
 impl FamilyFilter {
     /// Every family.
     pub fn all() -> FamilyFilter {
-        FamilyFilter { keep: VLLM_FAMILIES.iter().copied().chain(std::iter::once(DCGM_GPU_UTIL)).collect() }
+        FamilyFilter {
+            keep: VLLM_FAMILIES
+                .iter()
+                .copied()
+                .chain([DCGM_GPU_UTIL, GATEWAY_QUEUE, GATEWAY_INFLIGHT])
+                .collect(),
+        }
     }
 
     /// Only these families (unknown names are ignored).
@@ -274,7 +311,11 @@ pub fn expose_vllm(
         exp.counter(PROMPT_TOKENS_TOTAL, labels, g.prompt_tokens_total as f64);
     }
     if f(GENERATION_TOKENS_TOTAL) {
-        exp.counter(GENERATION_TOKENS_TOTAL, labels, g.generation_tokens_total as f64);
+        exp.counter(
+            GENERATION_TOKENS_TOTAL,
+            labels,
+            g.generation_tokens_total as f64,
+        );
     }
     if f(REQUEST_SUCCESS_TOTAL) {
         let mut l: Vec<(&str, &str)> = labels.to_vec();
@@ -305,7 +346,12 @@ mod tests {
 
     #[test]
     fn arithmetic_observations_match_one_by_one() {
-        for (first, step, steps, n) in [(0.008, 0.0003, 500, 3), (0.2, 0.0, 10, 2), (0.009, 0.01, 40, 1), (90.0, 1.0, 5, 4)] {
+        for (first, step, steps, n) in [
+            (0.008, 0.0003, 500, 3),
+            (0.2, 0.0, 10, 2),
+            (0.009, 0.01, 40, 1),
+            (90.0, 1.0, 5, 4),
+        ] {
             let mut fast = Histogram::new(ITL_BUCKETS_S);
             fast.observe_arithmetic(first, step, steps, n);
             let mut slow = Histogram::new(ITL_BUCKETS_S);
@@ -328,8 +374,14 @@ mod tests {
 
     #[test]
     fn families_and_series_names_round_trip() {
-        assert_eq!(family_of("vllm:time_to_first_token_seconds_bucket"), Some(TTFT_SECONDS));
-        assert_eq!(family_of("vllm:num_requests_waiting"), Some(NUM_REQUESTS_WAITING));
+        assert_eq!(
+            family_of("vllm:time_to_first_token_seconds_bucket"),
+            Some(TTFT_SECONDS)
+        );
+        assert_eq!(
+            family_of("vllm:num_requests_waiting"),
+            Some(NUM_REQUESTS_WAITING)
+        );
         assert_eq!(family_of("vllm:num_requests_waiting_sum"), None);
         assert_eq!(family_of("DCGM_FI_DEV_GPU_UTIL"), Some(DCGM_GPU_UTIL));
         let f = FamilyFilter::only(["vllm:num_requests_waiting", "nonsense"]);

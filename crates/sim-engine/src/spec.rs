@@ -180,6 +180,8 @@ pub enum ScrapeJob {
     Vllm,
     /// The DCGM exporter on each GPU node.
     Dcgm,
+    /// The gateway in front of the Service.
+    Gateway,
 }
 
 /// Prometheus and the exporters it scrapes.

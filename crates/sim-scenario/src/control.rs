@@ -90,10 +90,11 @@ fn prometheus(loc: &Locator<'_>, f: &ScenarioFile) -> Result<PrometheusSpec, Sce
         let job = match w.job.as_deref().unwrap_or("vllm") {
             "vllm" => ScrapeJob::Vllm,
             "dcgm" => ScrapeJob::Dcgm,
+            "gateway" => ScrapeJob::Gateway,
             other => {
                 return Err(loc.error(
                     &["prometheus", "failures", &idx, "job"],
-                    format!("job must be \"vllm\" or \"dcgm\", got {other:?}"),
+                    format!("job must be \"vllm\", \"dcgm\" or \"gateway\", got {other:?}"),
                 ));
             }
         };

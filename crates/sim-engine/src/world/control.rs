@@ -26,6 +26,7 @@ pub(super) struct Control {
     pub(super) filter: FamilyFilter,
     pub(super) scrape_vllm: bool,
     pub(super) scrape_dcgm: bool,
+    pub(super) scrape_gateway: bool,
     pub(super) hpa_state: HpaState,
     /// The HPA KEDA generates (or the user's HPA).
     pub(super) hpa_config: Option<HpaConfig>,
@@ -76,7 +77,13 @@ impl Control {
                 }
                 input_names.push("keda_active".to_string());
                 hpa_config = Some(keda::generated_hpa(&k.config));
-                keda_state = Some(KedaState::new(SimTime::ZERO));
+                // The ScaledObject existed before the run; a Deployment already serving
+                // counts as active at time zero, so the cooldown starts then.
+                let mut ks = KedaState::new(SimTime::ZERO);
+                if spec.pods.replicas > 0 {
+                    ks.last_active_time = Some(SimTime::ZERO);
+                }
+                keda_state = Some(ks);
             }
         }
         let filter = if everything {
@@ -86,6 +93,8 @@ impl Control {
         };
         let scrape_vllm = p.scrape_vllm && filter.any_vllm();
         let scrape_dcgm = p.scrape_dcgm && filter.has(vllm_metrics::DCGM_GPU_UTIL);
+        let scrape_gateway =
+            filter.has(vllm_metrics::GATEWAY_QUEUE) || filter.has(vllm_metrics::GATEWAY_INFLIGHT);
         Control {
             store: Store::new(RETENTION),
             opts: QueryOpts {
@@ -94,6 +103,7 @@ impl Control {
             filter,
             scrape_vllm,
             scrape_dcgm,
+            scrape_gateway,
             hpa_state: HpaState::new(),
             hpa_config,
             keda_state,
@@ -357,6 +367,69 @@ impl World<'_> {
         }
     }
 
+    /// Starts scraping the gateway, if any query reads it.
+    pub(super) fn start_scraping_gateway(&mut self) {
+        if self.control.scrape_gateway {
+            let interval =
+                SimDuration::from_secs_f64(self.spec.control.prometheus.scrape_interval_s);
+            let t = next_phase_time(
+                self.now,
+                interval,
+                sim_metrics::scrape_offset("gateway", interval, self.seed),
+            );
+            self.queue.push(
+                t,
+                Ev::Scrape {
+                    pod: 0,
+                    generation: 0,
+                    job: ScrapeJob::Gateway,
+                },
+            );
+        }
+    }
+
+    fn on_gateway_scrape(&mut self) {
+        let now = self.now;
+        let interval = SimDuration::from_secs_f64(self.spec.control.prometheus.scrape_interval_s);
+        self.queue.push(
+            now + interval,
+            Ev::Scrape {
+                pod: 0,
+                generation: 0,
+                job: ScrapeJob::Gateway,
+            },
+        );
+        let target = Labels::new([
+            ("job", "gateway".to_string()),
+            ("instance", "gateway:9090".to_string()),
+        ]);
+        let failing = self.spec.control.prometheus.failures.iter().any(|f| {
+            f.job == ScrapeJob::Gateway
+                && f.start_s <= now.as_secs_f64()
+                && now.as_secs_f64() < f.end_s
+        });
+        if failing {
+            self.control
+                .store
+                .scrape_failed(now, &target)
+                .expect("time moves forward");
+            return;
+        }
+        let queued = self.gateway_queue_len() as f64;
+        let inflight = self.in_flight as f64 - queued;
+        let labels = [
+            ("namespace", self.spec.names.namespace.as_str()),
+            ("service", self.spec.names.deployment.as_str()),
+        ];
+        let mut exp = Exposition::new();
+        exp.gauge(vllm_metrics::GATEWAY_QUEUE, &labels, queued);
+        exp.gauge(vllm_metrics::GATEWAY_INFLIGHT, &labels, inflight);
+        self.control
+            .store
+            .ingest_scrape(now, &target, exp.samples())
+            .expect("time moves forward");
+    }
+
     /// Stops scraping a deleted pod: it left the endpoints, so its series go stale now.
     pub(super) fn stop_scraping(&mut self, pod: u32) {
         let now = self.now;
@@ -373,6 +446,9 @@ impl World<'_> {
     }
 
     pub(super) fn on_scrape(&mut self, pod: u32, generation: u64, job: ScrapeJob) {
+        if job == ScrapeJob::Gateway {
+            return self.on_gateway_scrape();
+        }
         let p = &self.pods[pod as usize];
         if p.generation != generation || !matches!(p.phase, Phase::Starting | Phase::Ready) {
             return;
@@ -422,6 +498,7 @@ impl World<'_> {
                     .ingest_scrape(now, &target, exp.samples())
                     .expect("time moves forward");
             }
+            ScrapeJob::Gateway => unreachable!("handled above"),
             ScrapeJob::Dcgm => {
                 let target = dcgm_target(&p.ctl.name);
                 if failing {

@@ -285,6 +285,7 @@ impl<'a> World<'a> {
         self.bind_pending();
         self.record_ready_change();
         self.schedule_control_loops();
+        self.start_scraping_gateway();
         self.pull_next_arrival()?;
         let tick = SimTime::ZERO + self.tick_interval();
         self.queue.push(tick, Ev::Tick);
@@ -612,6 +613,14 @@ impl<'a> World<'a> {
         }
     }
 
+    /// Requests waiting at the gateway (the deque also holds ones that timed out since).
+    fn gateway_queue_len(&self) -> usize {
+        self.gateway
+            .iter()
+            .filter(|&&id| self.reqs[id as usize].status == Status::InFlight)
+            .count()
+    }
+
     fn drain_gateway(&mut self) {
         while !self.endpoints.is_empty() {
             let Some(id) = self.gateway.pop_front() else {
@@ -871,11 +880,7 @@ impl<'a> World<'a> {
             arrivals: std::mem::take(&mut self.tick_arrivals),
             completed: std::mem::take(&mut self.tick_completed),
             failed: std::mem::take(&mut self.tick_failed),
-            gateway_queue: self
-                .gateway
-                .iter()
-                .filter(|&&id| self.reqs[id as usize].status == Status::InFlight)
-                .count() as u32,
+            gateway_queue: self.gateway_queue_len() as u32,
             ..TimelineRow::default()
         };
         let mut tokens = 0u64;
