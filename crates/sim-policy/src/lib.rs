@@ -45,9 +45,19 @@
 //! AmbiguousSelector), restartable init containers and pod-level requests, the HPA's
 //! per-sync wall-clock drift, KEDA's ScaledJobs, scaler-specific parsing, the HPA-health
 //! condition KEDA mirrors, and the post-v2.20 Loop-A reuse of HPA observations (PR #8031).
+//!
+//! Knative's Pod Autoscaler ([`kpa::kpa_tick`], followed at `knative/serving` @ `98e5ef90`)
+//! runs one 2 s tick of the decider (per-second buckets averaged over the stable and panic
+//! windows, panic mode held for a stable window, rate limits, scale-down delay, activation
+//! scale) and then the PodAutoscaler reconciler (min/max, initial scale, scale to zero
+//! after a stable window of activity and the grace period, activator mode). Its memory is
+//! [`kpa::KpaState`]; the engine feeds per-second samples in [`kpa::KpaObservation`]. It
+//! leaves out the pod sampling of large revisions, the weighted-exponential averaging and
+//! config changes at run time.
 
 mod conditions;
 pub mod hpa;
 pub mod keda;
+pub mod kpa;
 
 pub use conditions::{Condition, ConditionStatus};
