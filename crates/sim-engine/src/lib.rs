@@ -23,8 +23,8 @@ mod spec;
 mod world;
 
 pub use report::{
-    CountStats, FailureReason, Percentiles, RequestRecord, RunReport, SloCheckResult, Summary,
-    TimelineRow,
+    CountStats, FailureReason, Outcome, Percentiles, RequestRecord, RunReport, SloCheckResult,
+    Summary, TimelineRow,
 };
 pub use spec::{
     AutoscalerSpec, ClusterSpec, ControlSpec, HpaLoopSpec, KedaLoopSpec, LatencyMetric,

@@ -62,6 +62,28 @@ impl FailureReason {
     }
 }
 
+/// What became of one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// It finished.
+    Completed,
+    /// It failed.
+    Failed(FailureReason),
+    /// It was still in flight when the run stopped (drain limit).
+    Unfinished,
+}
+
+impl Outcome {
+    /// The name used in files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::Failed(f) => f.name(),
+            Outcome::Unfinished => "unfinished",
+        }
+    }
+}
+
 /// Outcome of one percentile check of the SLO.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SloCheckResult {
@@ -207,8 +229,8 @@ pub struct RequestRecord {
     pub output_tokens: u32,
     /// The pod that served it, if any.
     pub pod: Option<u32>,
-    /// `None` when it completed.
-    pub failure: Option<FailureReason>,
+    /// What became of it.
+    pub outcome: Outcome,
     /// Time to first token.
     pub ttft_s: Option<f64>,
     /// Time per output token after the first.

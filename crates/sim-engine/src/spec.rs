@@ -201,6 +201,9 @@ pub struct PrometheusSpec {
     pub dcgm_sample_window_s: f64,
     /// Injected scrape failures.
     pub failures: Vec<ScrapeFailure>,
+    /// Every target's offset inside the scrape interval. `None`: Prometheus's own choice, a
+    /// fixed hash of the target (and the seed).
+    pub scrape_offset_s: Option<f64>,
 }
 
 impl Default for PrometheusSpec {
@@ -213,6 +216,7 @@ impl Default for PrometheusSpec {
             dcgm_collect_interval_s: 30.0,
             dcgm_sample_window_s: 1.0,
             failures: Vec::new(),
+            scrape_offset_s: None,
         }
     }
 }
@@ -247,6 +251,8 @@ pub struct HpaLoopSpec {
     pub config: sim_policy::hpa::HpaConfig,
     /// One source per entry of `config.effective_metrics()`, same order.
     pub sources: Vec<MetricSource>,
+    /// Time of the first sync. `None`: a seeded point in the first sync period.
+    pub first_sync_s: Option<f64>,
 }
 
 /// One KEDA trigger's query.
@@ -265,6 +271,10 @@ pub struct KedaLoopSpec {
     pub config: sim_policy::keda::KedaConfig,
     /// One query per trigger, same order as `config.triggers`.
     pub triggers: Vec<TriggerQuery>,
+    /// Time of the operator's first poll. `None`: a seeded point in the first interval.
+    pub first_poll_s: Option<f64>,
+    /// Time of the generated HPA's first sync. `None`: a seeded point in its first period.
+    pub first_sync_s: Option<f64>,
 }
 
 /// The autoscaler acting on the Deployment.

@@ -297,7 +297,7 @@ pub fn write_requests_csv(out: impl Write, report: &RunReport) -> io::Result<()>
             r.prompt_tokens.to_string(),
             r.output_tokens.to_string(),
             r.pod.map(|p| p.to_string()).unwrap_or_default(),
-            r.failure.map_or("completed", |f| f.name()).to_string(),
+            r.outcome.name().to_string(),
             opt(r.ttft_s),
             opt(r.tpot_s),
             opt(r.e2e_s),

@@ -121,7 +121,17 @@ fn prometheus(loc: &Locator<'_>, f: &ScenarioFile) -> Result<PrometheusSpec, Sce
             .unwrap_or(d.dcgm_collect_interval_s),
         dcgm_sample_window_s: p.dcgm_sample_window_s.unwrap_or(d.dcgm_sample_window_s),
         failures,
+        scrape_offset_s: p.scrape_offset_s,
     };
+    if let Some(o) = spec.scrape_offset_s {
+        non_negative(loc, &["prometheus", "scrape_offset_s"], o)?;
+        if o >= spec.scrape_interval_s {
+            return Err(loc.error(
+                &["prometheus", "scrape_offset_s"],
+                "scrape_offset_s must be below scrape_interval_s",
+            ));
+        }
+    }
     positive(
         loc,
         &["prometheus", "scrape_interval_s"],
@@ -447,7 +457,11 @@ fn hpa(
     if let Some(b) = &h.behavior {
         config.behavior = Some(behavior(loc, "hpa", b)?);
     }
+    if let Some(t) = h.first_sync_s {
+        non_negative(loc, &["hpa", "first_sync_s"], t)?;
+    }
     Ok(HpaLoopSpec {
+        first_sync_s: h.first_sync_s,
         name: h
             .name
             .clone()
@@ -778,9 +792,19 @@ fn keda(loc: &Locator<'_>, k: &KedaTable, names: &Names) -> Result<KedaLoopSpec,
     cfg.hpa_template = template;
     cfg.validate_replica_bounds()
         .map_err(|m| loc.error(&["keda"], m))?;
+    for (key, v) in [
+        ("first_poll_s", k.first_poll_s),
+        ("first_sync_s", k.first_sync_s),
+    ] {
+        if let Some(t) = v {
+            non_negative(loc, &["keda", key], t)?;
+        }
+    }
     Ok(KedaLoopSpec {
         config: cfg,
         triggers: queries,
+        first_poll_s: k.first_poll_s,
+        first_sync_s: k.first_sync_s,
     })
 }
 

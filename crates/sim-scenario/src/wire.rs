@@ -324,6 +324,9 @@ pub struct PrometheusTable {
     /// Windows in which scrapes fail.
     #[serde(default)]
     pub failures: Vec<ScrapeFailureTable>,
+    /// Every target's offset in the scrape interval (default: a fixed hash per target, as
+    /// Prometheus does). Set it to make a timeline derivable by hand.
+    pub scrape_offset_s: Option<f64>,
 }
 
 /// `[[prometheus.failures]]`
@@ -382,6 +385,8 @@ pub struct HpaTable {
     pub kubernetes_version: Option<String>,
     /// Feature gate `HPAConfigurableTolerance` (alpha; default false).
     pub configurable_tolerance_gate: Option<bool>,
+    /// Time of the first sync (default: a seeded point in the first sync period).
+    pub first_sync_s: Option<f64>,
 }
 
 /// `[[hpa.metrics]]`
@@ -492,6 +497,10 @@ pub struct KedaTable {
     pub controller: ControllerTable,
     /// Kubernetes version of that HPA.
     pub kubernetes_version: Option<String>,
+    /// Time of the operator's first poll (default: a seeded point in the first interval).
+    pub first_poll_s: Option<f64>,
+    /// Time of the generated HPA's first sync (default: a seeded point in its first period).
+    pub first_sync_s: Option<f64>,
 }
 
 /// `[[keda.triggers]]` (type `prometheus`).

@@ -324,11 +324,7 @@ impl World<'_> {
         let generation = self.pods[pod as usize].generation;
         if self.control.scrape_vllm {
             let key = format!("vllm/{}", self.pods[pod as usize].ctl.name);
-            let t = next_phase_time(
-                self.now,
-                interval,
-                sim_metrics::scrape_offset(&key, interval, self.seed),
-            );
+            let t = next_phase_time(self.now, interval, self.scrape_phase(&key, interval));
             self.queue.push(
                 t,
                 Ev::Scrape {
@@ -340,11 +336,7 @@ impl World<'_> {
         }
         if self.control.scrape_dcgm {
             let key = format!("dcgm/{}", self.pods[pod as usize].ctl.name);
-            let t = next_phase_time(
-                self.now,
-                interval,
-                sim_metrics::scrape_offset(&key, interval, self.seed),
-            );
+            let t = next_phase_time(self.now, interval, self.scrape_phase(&key, interval));
             self.queue.push(
                 t,
                 Ev::Scrape {
@@ -367,16 +359,20 @@ impl World<'_> {
         }
     }
 
+    /// A target's offset inside the scrape interval.
+    fn scrape_phase(&self, key: &str, interval: SimDuration) -> SimDuration {
+        match self.spec.control.prometheus.scrape_offset_s {
+            Some(s) => SimDuration::from_secs_f64(s),
+            None => sim_metrics::scrape_offset(key, interval, self.seed),
+        }
+    }
+
     /// Starts scraping the gateway, if any query reads it.
     pub(super) fn start_scraping_gateway(&mut self) {
         if self.control.scrape_gateway {
             let interval =
                 SimDuration::from_secs_f64(self.spec.control.prometheus.scrape_interval_s);
-            let t = next_phase_time(
-                self.now,
-                interval,
-                sim_metrics::scrape_offset("gateway", interval, self.seed),
-            );
+            let t = next_phase_time(self.now, interval, self.scrape_phase("gateway", interval));
             self.queue.push(
                 t,
                 Ev::Scrape {

@@ -10,8 +10,8 @@ use sim_des::{EventQueue, RngStreams, SimDuration, SimTime};
 use sim_workload::{Request, RequestStream, TraceError};
 
 use crate::report::{
-    CountStats, FailureReason, LatencyRecorder, RequestRecord, RunReport, SloCheckResult, Summary,
-    TimelineRow,
+    CountStats, FailureReason, LatencyRecorder, Outcome, RequestRecord, RunReport, SloCheckResult,
+    Summary, TimelineRow,
 };
 use crate::spec::{AutoscalerSpec, LatencyMetric, NoEndpoint, RunOptions, RunSpec, ScrapeJob};
 
@@ -295,31 +295,28 @@ impl<'a> World<'a> {
     /// First HPA sync and KEDA poll, each at its own seeded phase within its period.
     fn schedule_control_loops(&mut self) {
         let streams = RngStreams::new(self.seed);
-        let phase = |name: &str, period: SimDuration| {
-            let mut rng = streams.stream(name);
-            SimDuration(rand::RngExt::random_range(
-                &mut rng,
-                0..period.as_nanos().max(1),
-            ))
+        let first = |fixed: Option<f64>, name: &str, period: SimDuration| match fixed {
+            Some(s) => SimTime::from_secs_f64(s),
+            None => {
+                let mut rng = streams.stream(name);
+                SimTime(rand::RngExt::random_range(
+                    &mut rng,
+                    0..period.as_nanos().max(1),
+                ))
+            }
         };
         match &self.spec.control.autoscaler {
             AutoscalerSpec::None => {}
             AutoscalerSpec::Hpa(h) => {
-                let t = phase("hpa_phase", h.config.controller.sync_period);
-                self.queue.push(SimTime::ZERO + t, Ev::HpaSync);
+                let t = first(h.first_sync_s, "hpa_phase", h.config.controller.sync_period);
+                self.queue.push(t, Ev::HpaSync);
             }
             AutoscalerSpec::Keda(k) => {
-                let t = phase("keda_phase", k.config.polling_interval);
-                self.queue.push(SimTime::ZERO + t, Ev::KedaPoll);
-                let sync = self
-                    .control
-                    .hpa_config
-                    .as_ref()
-                    .expect("generated HPA")
-                    .controller
-                    .sync_period;
-                let t = phase("hpa_phase", sync);
-                self.queue.push(SimTime::ZERO + t, Ev::HpaSync);
+                let t = first(k.first_poll_s, "keda_phase", k.config.polling_interval);
+                self.queue.push(t, Ev::KedaPoll);
+                let config = self.control.hpa_config.as_ref().expect("generated HPA");
+                let t = first(k.first_sync_s, "hpa_phase", config.controller.sync_period);
+                self.queue.push(t, Ev::HpaSync);
             }
         }
     }
@@ -1091,9 +1088,10 @@ impl<'a> World<'a> {
                     prompt_tokens: r.prompt_tokens,
                     output_tokens: r.output_tokens,
                     pod: (r.pod != NO_POD).then_some(r.pod),
-                    failure: match r.status {
-                        Status::Failed(f) => Some(f),
-                        _ => None,
+                    outcome: match r.status {
+                        Status::Completed => Outcome::Completed,
+                        Status::Failed(f) => Outcome::Failed(f),
+                        Status::InFlight => Outcome::Unfinished,
                     },
                     ttft_s,
                     tpot_s: tpot,

@@ -81,11 +81,44 @@ fn flatten(s: &Summary) -> BTreeMap<String, f64> {
     put("replicas.min", f64::from(s.replicas.min));
     put("replicas.max", f64::from(s.replicas.max));
     put("replicas.mean", s.replicas.mean);
+    put("desired_replicas.min", f64::from(s.desired_replicas.min));
+    put("desired_replicas.max", f64::from(s.desired_replicas.max));
+    put("desired_replicas.mean", s.desired_replicas.mean);
+    put("scale_events", s.scale_events as f64);
+    put("time_at_max_s", s.time_at_max_s);
+    put("time_at_zero_s", s.time_at_zero_s);
     put("sim_duration_s", s.sim_duration_s);
     put("preemptions_total", s.preemptions_total as f64);
     put("generation_tokens_total", s.generation_tokens_total as f64);
     put("engine_steps_total", s.engine_steps_total as f64);
     m
+}
+
+/// Checks an event line: `event <time_s> <Reason> <message substring>` means an event with
+/// that reason at that time (to the millisecond) whose line contains the substring.
+fn has_event(events: &[String], line: &str) -> Result<(), String> {
+    let mut parts = line.splitn(4, ' ');
+    let (_, t, reason, text) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next().unwrap_or(""),
+    );
+    let t: f64 = t
+        .ok_or("event needs a time")?
+        .parse()
+        .map_err(|e| format!("{line}: {e}"))?;
+    let reason = reason.ok_or("event needs a reason")?;
+    let stamp = format!("{t:.3}s");
+    let found = events.iter().any(|e| {
+        let mut f = e.split_whitespace();
+        f.next() == Some(stamp.as_str()) && f.nth(1) == Some(reason) && e.contains(text)
+    });
+    if found {
+        Ok(())
+    } else {
+        Err(format!("{line}: no such event in\n{}", events.join("\n")))
+    }
 }
 
 /// Evaluates one expectation line: `key op value` or `key ~ value tolerance`.
@@ -172,7 +205,25 @@ fn check(name: &str) {
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .filter_map(|l| holds(&fa, l).err())
+        .filter_map(|l| {
+            if l.starts_with("event ") {
+                has_event(&a.events, l).err()
+            } else if let Some(rest) = l.strip_prefix("count ") {
+                let (reason, cond) = rest.split_once(' ').unwrap_or((rest, ""));
+                let n = a
+                    .events
+                    .iter()
+                    .filter(|e| e.split_whitespace().nth(2) == Some(reason))
+                    .count();
+                let mut v = fa.clone();
+                v.insert("count".into(), n as f64);
+                holds(&v, &format!("count {cond}"))
+                    .err()
+                    .map(|e| format!("{reason}: {e}"))
+            } else {
+                holds(&fa, l).err()
+            }
+        })
         .collect();
     assert!(
         failures.is_empty(),
@@ -181,7 +232,11 @@ fn check(name: &str) {
     );
 
     // Per-request records agree with the summary.
-    let completed = a.requests.iter().filter(|r| r.failure.is_none()).count() as u64;
+    let completed = a
+        .requests
+        .iter()
+        .filter(|r| r.outcome == sim_engine::Outcome::Completed)
+        .count() as u64;
     assert_eq!(completed, a.summary.requests_completed);
     assert_eq!(a.requests.len() as u64, a.summary.requests_total);
 }
@@ -224,4 +279,19 @@ fn early_readiness_sends_requests_to_a_loading_server() {
 #[test]
 fn round_robin_spreads_a_trace_evenly() {
     check("trace_round_robin");
+}
+
+#[test]
+fn hpa_scales_up_a_load_step_at_the_hand_derived_syncs() {
+    check("hpa_step");
+}
+
+#[test]
+fn keda_hpa_jumps_to_the_proposal_on_the_first_sync() {
+    check("keda_step");
+}
+
+#[test]
+fn keda_scales_to_zero_after_the_cooldown_and_wakes_on_the_gateway_queue() {
+    check("keda_zero");
 }
