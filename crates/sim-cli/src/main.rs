@@ -11,6 +11,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod sweep_cmd;
+
 use sim_engine::RunOptions;
 use sim_scenario::{Files, Scenario, ScenarioError, WorkloadPlan};
 
@@ -38,6 +40,39 @@ enum Command {
         #[arg(long)]
         requests: bool,
     },
+    /// Run a sweep: many points of a base scenario, several seeds each, in parallel.
+    Sweep {
+        /// The sweep file (TOML, see docs/sweep.md).
+        sweep: PathBuf,
+        /// Write plan.json, results.csv, points.csv, pareto.csv and best.toml into this
+        /// folder; running again with the same folder resumes.
+        #[arg(long)]
+        out: PathBuf,
+        /// Parallel runs (default: the number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Run only shard I of N (0-based; default from JOB_COMPLETION_INDEX and
+        /// SIM_SHARD_COUNT when both are set).
+        #[arg(long)]
+        shard: Option<String>,
+    },
+    /// Combine the folders of a sharded sweep into the files of an unsharded one.
+    Merge {
+        /// The shard folders.
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        /// The folder to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Exit 0 when the SLO of a scenario (or of some point of a sweep) holds, 3 when not.
+    Check {
+        /// A scenario or sweep file.
+        file: PathBuf,
+        /// Parallel runs for a sweep (default: the number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
 }
 
 /// A failure with its exit code.
@@ -63,6 +98,18 @@ fn main() -> ExitCode {
             seed,
             requests,
         } => cmd_run(&scenario, out.as_deref(), seed, requests),
+        Command::Sweep {
+            sweep,
+            out,
+            jobs,
+            shard,
+        } => sweep_cmd::cmd_sweep(&sweep, &out, jobs, shard.as_deref()),
+        Command::Merge { shards, out } => sweep_cmd::cmd_merge(&shards, &out),
+        Command::Check { file, jobs } => match sweep_cmd::cmd_check(&file, jobs) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(3),
+            Err(e) => Err(e),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

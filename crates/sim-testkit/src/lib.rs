@@ -82,6 +82,12 @@ pub const RULES: &[Rule] = &[
         io: false,
     },
     Rule {
+        name: "sim-sweep",
+        layer: 5,
+        external: &["serde", "serde_json", "toml", "rayon", "csv", "thiserror", "rand"],
+        io: false,
+    },
+    Rule {
         name: "sim-conformance",
         layer: 6,
         external: &["serde", "serde_json"],

@@ -1,0 +1,572 @@
+//! `sim sweep`, `sim merge` and `sim check`: the file side of sweeps (plan and journal in the
+//! output folder, resume, shards, progress bar). The sweep logic lives in `sim-sweep`.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{IsTerminal, Write};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use sim_scenario::Files;
+use sim_sweep::{JobResult, Manifest, Plan, PointStats, Runner, SweepError};
+
+use crate::{Failure, write_file};
+
+/// The simulator version that goes into a plan's hash.
+const SIM_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+impl From<SweepError> for Failure {
+    fn from(e: SweepError) -> Failure {
+        match e {
+            SweepError::Input(_) | SweepError::Mismatch(_) => Failure::Input(e.to_string()),
+            SweepError::Run(_) => Failure::Other(e.to_string()),
+        }
+    }
+}
+
+/// Reads each file once (points of a sweep name the same catalog and traces).
+#[derive(Default)]
+struct CachedFiles {
+    cache: RefCell<BTreeMap<String, String>>,
+}
+
+impl Files for CachedFiles {
+    fn read_to_string(&self, path: &str) -> Result<String, String> {
+        if let Some(t) = self.cache.borrow().get(path) {
+            return Ok(t.clone());
+        }
+        let t = fs::read_to_string(path).map_err(|e| e.to_string())?;
+        self.cache.borrow_mut().insert(path.to_string(), t.clone());
+        Ok(t)
+    }
+}
+
+fn read_text(path: &Path) -> Result<String, Failure> {
+    fs::read_to_string(path)
+        .map_err(|e| Failure::Input(format!("{}: cannot read: {e}", path.display())))
+}
+
+/// Reads and validates a sweep file.
+fn load_plan(path: &Path) -> Result<Plan, Failure> {
+    let text = read_text(path)?;
+    let display = path.display().to_string();
+    Ok(sim_sweep::plan(
+        &display,
+        &text,
+        &CachedFiles::default(),
+        SIM_VERSION,
+    )?)
+}
+
+fn runner(plan: &Plan) -> Result<Runner, Failure> {
+    Ok(Runner::new(plan, &|p| {
+        fs::read(p).map_err(|e| e.to_string())
+    })?)
+}
+
+fn threads(jobs: Option<usize>) -> usize {
+    jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
+}
+
+/// `I/N` from the flag, else from `JOB_COMPLETION_INDEX` (a Kubernetes Indexed Job) and
+/// `SIM_SHARD_COUNT`. `None` runs every job.
+fn shard(flag: Option<&str>) -> Result<Option<(usize, usize)>, Failure> {
+    let text = match flag {
+        Some(s) => s.to_string(),
+        None => match (
+            std::env::var("JOB_COMPLETION_INDEX").ok(),
+            std::env::var("SIM_SHARD_COUNT").ok(),
+        ) {
+            (Some(i), Some(n)) => format!("{i}/{n}"),
+            (None, Some(_)) => {
+                return Err(Failure::Input(
+                    "SIM_SHARD_COUNT is set but JOB_COMPLETION_INDEX is not; give --shard I/N"
+                        .into(),
+                ));
+            }
+            _ => return Ok(None),
+        },
+    };
+    let parsed = text
+        .split_once('/')
+        .and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
+    match parsed {
+        Some((i, n)) if n >= 1 && i < n => Ok(if n == 1 { None } else { Some((i, n)) }),
+        _ => Err(Failure::Input(format!(
+            "shard {text:?} must be I/N with 0 <= I < N (0-based, as JOB_COMPLETION_INDEX)"
+        ))),
+    }
+}
+
+/// `path` relative to `dir`, worked out on absolute paths without touching the disk.
+fn relative_to(path: &str, dir: &Path) -> String {
+    let (Ok(target), Ok(base)) = (std::path::absolute(path), std::path::absolute(dir)) else {
+        return path.to_string();
+    };
+    fn norm(p: &Path) -> Vec<Component<'_>> {
+        let mut out: Vec<Component<'_>> = Vec::new();
+        for c in p.components() {
+            match c {
+                Component::CurDir => {}
+                Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                    out.pop();
+                }
+                other => out.push(other),
+            }
+        }
+        out
+    }
+    let (t, b) = (norm(&target), norm(&base));
+    if t.first() != b.first() {
+        return target.to_string_lossy().into_owned();
+    }
+    let common = t.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut rel = PathBuf::new();
+    for _ in common..b.len() {
+        rel.push("..");
+    }
+    for c in &t[common..] {
+        rel.push(c.as_os_str());
+    }
+    rel.to_string_lossy().into_owned()
+}
+
+fn write_text(path: &Path, text: &str) -> Result<(), Failure> {
+    write_file(path, |w| w.write_all(text.as_bytes()))
+}
+
+/// Refuses an output folder that holds another plan or another shard.
+fn check_dir(out: &Path, plan: &Plan, shard: Option<(usize, usize)>) -> Result<(), Failure> {
+    let plan_path = out.join("plan.json");
+    if plan_path.exists() {
+        let old = Plan::from_json(&read_text(&plan_path)?).map_err(|e| {
+            Failure::Input(format!(
+                "{}: {e}; use another --out folder or delete this one",
+                out.display()
+            ))
+        })?;
+        if old.hash != plan.hash {
+            return Err(Failure::Input(format!(
+                "{} holds results of a different sweep plan (hash {}, this plan {}): the base \
+                 scenario, axes, sampling, seeds, SLO or sim version changed. Use another --out \
+                 folder, or delete this one to start over",
+                out.display(),
+                old.hash,
+                plan.hash
+            )));
+        }
+    }
+    let manifest_path = out.join("manifest.json");
+    if manifest_path.exists() {
+        let m = Manifest::from_json(&read_text(&manifest_path)?)?;
+        let want = shard.map(|(i, n)| [i, n]);
+        if m.shard != want {
+            let show = |s: Option<[usize; 2]>| {
+                s.map_or_else(
+                    || "the whole sweep".to_string(),
+                    |[i, n]| format!("shard {i}/{n}"),
+                )
+            };
+            return Err(Failure::Input(format!(
+                "{} holds {}, not {}; use another --out folder",
+                out.display(),
+                show(m.shard),
+                show(want)
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn manifest(plan: &Plan, shard: Option<(usize, usize)>, selected: usize, done: usize) -> Manifest {
+    Manifest {
+        format_version: sim_sweep::FORMAT_VERSION,
+        plan_hash: plan.hash.clone(),
+        shard: shard.map(|(i, n)| [i, n]),
+        jobs_selected: selected,
+        jobs_done: done,
+        complete: done == selected,
+    }
+}
+
+/// `sim sweep SWEEP --out DIR [--jobs N] [--shard I/N]`.
+pub(crate) fn cmd_sweep(
+    path: &Path,
+    out: &Path,
+    jobs: Option<usize>,
+    shard_flag: Option<&str>,
+) -> Result<(), Failure> {
+    #[allow(clippy::disallowed_methods)] // Wall time for the user, never in an output file.
+    let started = std::time::Instant::now();
+    let plan = load_plan(path)?;
+    let shard = shard(shard_flag)?;
+    let threads = threads(jobs);
+    fs::create_dir_all(out)
+        .map_err(|e| Failure::Other(format!("{}: cannot create: {e}", out.display())))?;
+    check_dir(out, &plan, shard)?;
+    write_text(&out.join("plan.json"), &plan.to_json())?;
+
+    // Resume from the journal: whole lines with a good checksum count as done.
+    let journal_path = out.join("journal.txt");
+    let mut journal = if journal_path.exists() {
+        sim_sweep::read_journal(&plan, &read_text(&journal_path)?)
+    } else {
+        sim_sweep::Journal::default()
+    };
+    if journal.dropped > 0 {
+        eprintln!(
+            "note: dropped {} torn or invalid journal line(s); those jobs run again",
+            journal.dropped
+        );
+    }
+    write_text(&journal_path, &journal.text())?;
+    let selected = sim_sweep::shard_jobs(&plan, shard);
+    let todo: Vec<usize> = selected
+        .iter()
+        .copied()
+        .filter(|j| !journal.results.contains_key(j))
+        .collect();
+    let resumed = selected.len() - todo.len();
+    write_text(
+        &out.join("manifest.json"),
+        &manifest(&plan, shard, selected.len(), resumed).to_json(),
+    )?;
+
+    let runner = runner(&plan)?;
+    let file = fs::OpenOptions::new()
+        .append(true)
+        .open(&journal_path)
+        .map_err(|e| Failure::Other(format!("{}: cannot open: {e}", journal_path.display())))?;
+    let file = Mutex::new(file);
+    let write_error: Mutex<Option<String>> = Mutex::new(None);
+    // Test hook: stop starting jobs after this many have finished (simulates a kill).
+    let stop_after: Option<usize> = std::env::var("SIM_SWEEP_STOP_AFTER")
+        .ok()
+        .and_then(|s| s.parse().ok());
+    let finished = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let bar = (std::io::stderr().is_terminal() && !todo.is_empty()).then(|| {
+        let bar = indicatif::ProgressBar::new(todo.len() as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} runs  {elapsed_precise} elapsed  ETA {eta_precise}",
+        ) {
+            bar.set_style(style);
+        }
+        bar
+    });
+    let on_done = |r: &JobResult| {
+        let line = sim_sweep::journal_line(r);
+        let mut f = file.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(e) = f.write_all(line.as_bytes()) {
+            *write_error.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(format!("{}: cannot append: {e}", journal_path.display()));
+            stop.store(true, Ordering::SeqCst);
+        }
+        let n = finished.fetch_add(1, Ordering::SeqCst) + 1;
+        if stop_after.is_some_and(|k| n >= k) {
+            stop.store(true, Ordering::SeqCst);
+        }
+        if let Some(bar) = &bar {
+            bar.inc(1);
+        }
+    };
+    let fresh = runner.run_jobs(&plan, &todo, threads, &on_done, &stop)?;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    if let Some(e) = write_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(Failure::Other(e));
+    }
+    for r in fresh {
+        journal.results.insert(r.job, r);
+    }
+    let done = selected
+        .iter()
+        .filter(|j| journal.results.contains_key(j))
+        .count();
+    write_text(
+        &out.join("manifest.json"),
+        &manifest(&plan, shard, selected.len(), done).to_json(),
+    )?;
+    if done < selected.len() {
+        return Err(Failure::Other(format!(
+            "stopped after {} of {} runs (SIM_SWEEP_STOP_AFTER); run the same command again to resume",
+            done,
+            selected.len()
+        )));
+    }
+    // The journal in job order, so that any schedule leaves the same bytes.
+    write_text(&journal_path, &journal.text())?;
+    let results: Vec<JobResult> = selected
+        .iter()
+        .map(|j| journal.results[j].clone())
+        .collect();
+    eprintln!(
+        "{}: {} points x {} seeds; {} runs ({} resumed) in {:.1} s on {} thread(s)",
+        plan.name,
+        plan.points.len(),
+        plan.seeds.len(),
+        todo.len(),
+        resumed,
+        started.elapsed().as_secs_f64(),
+        threads
+    );
+    match shard {
+        Some((i, n)) => {
+            write_file(&out.join("results.csv"), |w| {
+                sim_sweep::write_results_csv(w, &plan, &results)
+            })?;
+            println!(
+                "shard {i}/{n} complete in {}; combine the shards with: sim merge DIR... --out DIR",
+                out.display()
+            );
+        }
+        None => {
+            let stats = write_outputs(out, &plan, &results)?;
+            print_best(&plan, &stats);
+            println!("wrote {}", out.display());
+        }
+    }
+    Ok(())
+}
+
+/// Writes results.csv, points.csv, pareto.csv and best.toml for a complete sweep.
+fn write_outputs(
+    out: &Path,
+    plan: &Plan,
+    results: &[JobResult],
+) -> Result<Vec<PointStats>, Failure> {
+    let stats = sim_sweep::summarize(plan, results)?;
+    write_file(&out.join("results.csv"), |w| {
+        sim_sweep::write_results_csv(w, plan, results)
+    })?;
+    write_file(&out.join("points.csv"), |w| {
+        sim_sweep::write_points_csv(w, plan, &stats)
+    })?;
+    let front = sim_sweep::pareto(plan, &stats);
+    write_file(&out.join("pareto.csv"), |w| {
+        sim_sweep::write_pareto_csv(w, plan, &stats, &front)
+    })?;
+    let best_path = out.join("best.toml");
+    match sim_sweep::best(plan, &stats) {
+        Some(p) => {
+            let rebase = |resolved: &str| relative_to(resolved, out);
+            write_text(
+                &best_path,
+                &sim_sweep::best_toml(plan, &stats, p, Some(&rebase)),
+            )?;
+        }
+        None => {
+            if best_path.exists() {
+                fs::remove_file(&best_path).map_err(|e| {
+                    Failure::Other(format!("{}: cannot remove: {e}", best_path.display()))
+                })?;
+            }
+        }
+    }
+    Ok(stats)
+}
+
+fn print_best(plan: &Plan, stats: &[PointStats]) {
+    let oi = plan.metric_index(&plan.objective).unwrap_or(0);
+    let li = plan.metric_index(&plan.latency).unwrap_or(0);
+    match sim_sweep::best(plan, stats) {
+        Some(p) => println!(
+            "best: point {p} ({}): {} = {}, {} = {} (written to best.toml)",
+            plan.describe_point(p),
+            plan.objective,
+            stats[p].mean[oi],
+            plan.latency,
+            stats[p].mean[li]
+        ),
+        None => {
+            println!("no point meets the SLO");
+            if let Some(p) = sim_sweep::nearest_miss(stats) {
+                print_misses(plan, &stats[p]);
+            }
+        }
+    }
+}
+
+fn print_misses(plan: &Plan, s: &PointStats) {
+    println!(
+        "closest: point {} ({})",
+        s.point,
+        plan.describe_point(s.point)
+    );
+    for (c, v) in &s.checks {
+        print_check(&c.metric, c.threshold, c.at_least, *v);
+    }
+}
+
+fn print_check(name: &str, threshold: f64, at_least: bool, actual: f64) {
+    let holds = if at_least {
+        actual >= threshold
+    } else {
+        actual <= threshold
+    };
+    let op = if at_least { ">=" } else { "<=" };
+    if holds {
+        println!("  ok    {name} = {actual} ({op} {threshold})");
+    } else {
+        let by = (actual - threshold).abs();
+        let pct = if threshold != 0.0 {
+            format!(" ({:.1} %)", by / threshold.abs() * 100.0)
+        } else {
+            String::new()
+        };
+        println!("  FAIL  {name} = {actual}, must be {op} {threshold}: off by {by}{pct}");
+    }
+}
+
+/// `sim merge SHARD_DIR... --out DIR`.
+pub(crate) fn cmd_merge(dirs: &[PathBuf], out: &Path) -> Result<(), Failure> {
+    let mut plan: Option<Plan> = None;
+    let mut combined: BTreeMap<usize, (JobResult, usize)> = BTreeMap::new();
+    for (k, dir) in dirs.iter().enumerate() {
+        let p = Plan::from_json(&read_text(&dir.join("plan.json"))?)
+            .map_err(|e| Failure::Input(format!("{}: {e}", dir.display())))?;
+        if let Some(first) = &plan {
+            if first.hash != p.hash {
+                return Err(Failure::Input(format!(
+                    "{} is a different sweep (plan hash {}) from {} (plan hash {})",
+                    dir.display(),
+                    p.hash,
+                    dirs[0].display(),
+                    first.hash
+                )));
+            }
+        }
+        let m = Manifest::from_json(&read_text(&dir.join("manifest.json"))?)
+            .map_err(|e| Failure::Input(format!("{}: {e}", dir.display())))?;
+        if m.plan_hash != p.hash {
+            return Err(Failure::Input(format!(
+                "{}: manifest.json and plan.json disagree on the plan hash",
+                dir.display()
+            )));
+        }
+        if !m.complete {
+            return Err(Failure::Input(format!(
+                "{} is incomplete ({} of {} runs); finish it by running its sweep again",
+                dir.display(),
+                m.jobs_done,
+                m.jobs_selected
+            )));
+        }
+        let journal = sim_sweep::read_journal(&p, &read_text(&dir.join("journal.txt"))?);
+        for (job, r) in journal.results {
+            if let Some((_, other)) = combined.get(&job) {
+                return Err(Failure::Input(format!(
+                    "run {job} (point {}, seed {}) is in both {} and {}; each shard must be \
+                     merged once",
+                    r.point,
+                    r.seed,
+                    dirs[*other].display(),
+                    dir.display()
+                )));
+            }
+            combined.insert(job, (r, k));
+        }
+        plan = Some(p);
+    }
+    let plan = plan.ok_or_else(|| Failure::Input("merge needs at least one folder".into()))?;
+    let missing: Vec<usize> = (0..plan.jobs())
+        .filter(|j| !combined.contains_key(j))
+        .collect();
+    if !missing.is_empty() {
+        let first: Vec<String> = missing.iter().take(5).map(|j| j.to_string()).collect();
+        return Err(Failure::Input(format!(
+            "the shards hold {} of {} runs; missing {} (first: {}); is a shard folder missing?",
+            combined.len(),
+            plan.jobs(),
+            missing.len(),
+            first.join(", ")
+        )));
+    }
+    fs::create_dir_all(out)
+        .map_err(|e| Failure::Other(format!("{}: cannot create: {e}", out.display())))?;
+    check_dir(out, &plan, None)?;
+    let results: Vec<JobResult> = combined.into_values().map(|(r, _)| r).collect();
+    write_text(&out.join("plan.json"), &plan.to_json())?;
+    let journal: String = results.iter().map(sim_sweep::journal_line).collect();
+    write_text(&out.join("journal.txt"), &journal)?;
+    write_text(
+        &out.join("manifest.json"),
+        &manifest(&plan, None, plan.jobs(), plan.jobs()).to_json(),
+    )?;
+    let stats = write_outputs(out, &plan, &results)?;
+    print_best(&plan, &stats);
+    println!("merged {} folder(s) into {}", dirs.len(), out.display());
+    Ok(())
+}
+
+/// `sim check FILE`: true when the SLO holds.
+///
+/// A scenario runs once with its seed; it passes when every SLO check of `sim run` holds. A
+/// sweep runs every point and seed (in memory, nothing written); it passes when at least one
+/// point meets the SLO on the mean over its seeds, the same rule that picks `best.toml`.
+pub(crate) fn cmd_check(path: &Path, jobs: Option<usize>) -> Result<bool, Failure> {
+    let text = read_text(path)?;
+    if sim_sweep::is_sweep(&text) {
+        let plan = load_plan(path)?;
+        if plan.checks().is_empty() {
+            return Err(no_checks(path));
+        }
+        let runner = runner(&plan)?;
+        let all: Vec<usize> = (0..plan.jobs()).collect();
+        let results =
+            runner.run_jobs(&plan, &all, threads(jobs), &|_| {}, &AtomicBool::new(false))?;
+        let stats = sim_sweep::summarize(&plan, &results)?;
+        match sim_sweep::best(&plan, &stats) {
+            Some(p) => {
+                println!(
+                    "SLO holds: {} of {} points meet it; the cheapest:",
+                    stats.iter().filter(|s| s.slo_ok()).count(),
+                    stats.len()
+                );
+                println!("point {p} ({})", plan.describe_point(p));
+                for (c, v) in &stats[p].checks {
+                    print_check(&c.metric, c.threshold, c.at_least, *v);
+                }
+                Ok(true)
+            }
+            None => {
+                println!("SLO violated: none of {} points meets it", stats.len());
+                if let Some(p) = sim_sweep::nearest_miss(&stats) {
+                    print_misses(&plan, &stats[p]);
+                }
+                Ok(false)
+            }
+        }
+    } else {
+        let scenario = crate::load_scenario(path)?;
+        let slo = &scenario.spec.slo;
+        if slo.percentile_checks.is_empty() && slo.min_attainment.is_none() {
+            return Err(no_checks(path));
+        }
+        let report = crate::run_scenario(&scenario, scenario.seed, Default::default())?;
+        let checks = &report.summary.slo_checks;
+        let ok = checks.iter().all(|c| c.ok);
+        println!(
+            "SLO {}: {} (seed {})",
+            if ok { "holds" } else { "violated" },
+            scenario.name,
+            scenario.seed
+        );
+        for c in checks {
+            print_check(&c.name, c.threshold, c.name == "slo_attainment", c.actual);
+        }
+        Ok(ok)
+    }
+}
+
+fn no_checks(path: &Path) -> Failure {
+    Failure::Input(format!(
+        "{}: the [slo] table has nothing to check; add a percentile threshold such as \
+         ttft_s_p99 = 2.0 or min_attainment = 0.99",
+        path.display()
+    ))
+}
