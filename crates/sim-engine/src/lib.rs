@@ -27,8 +27,8 @@ pub use report::{
     Summary, TimelineRow,
 };
 pub use spec::{
-    AutoscalerSpec, ClusterSpec, ControlSpec, HpaLoopSpec, KedaLoopSpec, LatencyMetric,
-    MetricSource, Names, NoEndpoint, PercentileCheck, PodsSpec, PrometheusSpec, RoutingSpec,
-    RunOptions, RunSpec, ScrapeFailure, ScrapeJob, SloSpec, TriggerQuery,
+    AutoscalerSpec, ClusterSpec, ControlSpec, HpaLoopSpec, KedaLoopSpec, KpaLoopSpec,
+    LatencyMetric, MetricSource, Names, NoEndpoint, PercentileCheck, PodsSpec, PrometheusSpec,
+    RoutingSpec, RunOptions, RunSpec, ScrapeFailure, ScrapeJob, SloSpec, TriggerQuery,
 };
 pub use world::run;

@@ -277,6 +277,16 @@ pub struct KedaLoopSpec {
     pub first_sync_s: Option<f64>,
 }
 
+/// A Knative revision's Pod Autoscaler (KPA) in the loop: how Run:ai and KServe serverless
+/// deployments scale. Requests with no Ready pod wait at the activator (the gateway queue).
+#[derive(Clone, Debug)]
+pub struct KpaLoopSpec {
+    /// The revision's name.
+    pub name: String,
+    /// The autoscaler's settings.
+    pub config: sim_policy::kpa::KpaConfig,
+}
+
 /// The autoscaler acting on the Deployment.
 #[derive(Clone, Debug, Default)]
 pub enum AutoscalerSpec {
@@ -287,6 +297,8 @@ pub enum AutoscalerSpec {
     Hpa(Box<HpaLoopSpec>),
     /// A KEDA ScaledObject (its operator loop and the HPA it generates).
     Keda(Box<KedaLoopSpec>),
+    /// Knative's KPA.
+    Kpa(Box<KpaLoopSpec>),
 }
 
 /// The control plane: metrics pipeline and autoscaler.

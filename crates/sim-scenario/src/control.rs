@@ -6,8 +6,8 @@ use regex::Regex;
 use sim_cluster::vllm_metrics;
 use sim_des::SimDuration;
 use sim_engine::{
-    AutoscalerSpec, ControlSpec, HpaLoopSpec, KedaLoopSpec, MetricSource, Names, PrometheusSpec,
-    ScrapeFailure, ScrapeJob, TriggerQuery,
+    AutoscalerSpec, ControlSpec, HpaLoopSpec, KedaLoopSpec, KpaLoopSpec, MetricSource, Names,
+    PrometheusSpec, ScrapeFailure, ScrapeJob, TriggerQuery,
 };
 use sim_policy::hpa::{
     ControllerFlags, FeatureGates, HpaBehavior, HpaConfig, K8sVersion, MetricSpec, MetricTarget,
@@ -17,6 +17,7 @@ use sim_policy::keda::{
     self, Fallback, FallbackBehavior, KedaConfig, KedaVersion, ScalingModifiers, Trigger,
     TriggerSource,
 };
+use sim_policy::kpa::{KpaConfig, KpaMetric};
 
 use crate::error::ScenarioError;
 use crate::locate::Locator;
@@ -45,6 +46,15 @@ pub(crate) fn lower_control(
         (Some(h), None) => AutoscalerSpec::Hpa(Box::new(hpa(loc, f, h, names)?)),
         (None, Some(k)) => AutoscalerSpec::Keda(Box::new(keda(loc, k, names)?)),
         (None, None) => AutoscalerSpec::None,
+    };
+    let autoscaler = match (&f.kpa, autoscaler) {
+        (None, a) => a,
+        (Some(_), AutoscalerSpec::None) => {
+            AutoscalerSpec::Kpa(Box::new(kpa(loc, f.kpa.as_ref().expect("set"), names)?))
+        }
+        (Some(_), _) => {
+            return Err(loc.error(&["kpa"], "give only one autoscaler: [hpa], [keda] or [kpa]"));
+        }
     };
     Ok(ControlSpec {
         prometheus,
@@ -805,6 +815,83 @@ fn keda(loc: &Locator<'_>, k: &KedaTable, names: &Names) -> Result<KedaLoopSpec,
         triggers: queries,
         first_poll_s: k.first_poll_s,
         first_sync_s: k.first_sync_s,
+    })
+}
+
+fn kpa(
+    loc: &Locator<'_>,
+    k: &crate::wire::KpaTable,
+    names: &Names,
+) -> Result<KpaLoopSpec, ScenarioError> {
+    let d = KpaConfig::default();
+    let secs =
+        |key: &str, v: Option<f64>, default: SimDuration| -> Result<SimDuration, ScenarioError> {
+            match v {
+                None => Ok(default),
+                Some(x) => Ok(SimDuration::from_secs_f64(non_negative(
+                    loc,
+                    &["kpa", key],
+                    x,
+                )?)),
+            }
+        };
+    let metric = match k.metric.as_deref().unwrap_or("concurrency") {
+        "concurrency" => KpaMetric::Concurrency,
+        "rps" => KpaMetric::Rps,
+        other => {
+            return Err(loc.error(
+                &["kpa", "metric"],
+                format!("metric must be \"concurrency\" or \"rps\", got {other:?}"),
+            ));
+        }
+    };
+    let cfg = KpaConfig {
+        metric,
+        target: k.target,
+        container_concurrency: k.container_concurrency.unwrap_or(d.container_concurrency),
+        target_utilization_percentage: k
+            .target_utilization_percentage
+            .unwrap_or(d.target_utilization_percentage),
+        stable_window: secs("stable_window_s", k.stable_window_s, d.stable_window)?,
+        panic_window_percentage: k
+            .panic_window_percentage
+            .unwrap_or(d.panic_window_percentage),
+        panic_threshold_percentage: k
+            .panic_threshold_percentage
+            .unwrap_or(d.panic_threshold_percentage),
+        max_scale_up_rate: k.max_scale_up_rate.unwrap_or(d.max_scale_up_rate),
+        max_scale_down_rate: k.max_scale_down_rate.unwrap_or(d.max_scale_down_rate),
+        scale_to_zero_grace_period: secs(
+            "scale_to_zero_grace_period_s",
+            k.scale_to_zero_grace_period_s,
+            d.scale_to_zero_grace_period,
+        )?,
+        scale_to_zero_pod_retention_period: secs(
+            "scale_to_zero_pod_retention_period_s",
+            k.scale_to_zero_pod_retention_period_s,
+            d.scale_to_zero_pod_retention_period,
+        )?,
+        scale_down_delay: secs(
+            "scale_down_delay_s",
+            k.scale_down_delay_s,
+            d.scale_down_delay,
+        )?,
+        min_scale: k.min_scale.unwrap_or(d.min_scale),
+        max_scale: k.max_scale.unwrap_or(d.max_scale),
+        initial_scale: k.initial_scale.unwrap_or(d.initial_scale),
+        activation_scale: k.activation_scale.unwrap_or(d.activation_scale),
+        tick_interval: secs("tick_interval_s", k.tick_interval_s, d.tick_interval)?,
+        enable_scale_to_zero: k.enable_scale_to_zero.unwrap_or(d.enable_scale_to_zero),
+        target_burst_capacity: k.target_burst_capacity.unwrap_or(d.target_burst_capacity),
+        ..d
+    };
+    cfg.validate().map_err(|m| loc.error(&["kpa"], m))?;
+    Ok(KpaLoopSpec {
+        name: k
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{}-00001", names.deployment)),
+        config: cfg,
     })
 }
 

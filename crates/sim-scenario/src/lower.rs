@@ -447,8 +447,31 @@ impl Lowering<'_> {
                     ));
                 }
             }
+            AutoscalerSpec::Kpa(k) => {
+                let (min, max) = (k.config.min_scale, k.config.max_scale);
+                if d.replicas < min || (max > 0 && d.replicas > max) {
+                    return Err(self.err(
+                        &["deployment", "replicas"],
+                        format!("the initial replicas ({}) must be within the KPA's min_scale {min} and max_scale {max}", d.replicas),
+                    ));
+                }
+            }
             AutoscalerSpec::None => {}
         }
+        // Knative's activator buffers requests while no pod is Ready (default request
+        // timeout 300 s); a fail-fast Service does not exist there.
+        let no_endpoint = match (&control.autoscaler, rt.no_endpoint.as_deref()) {
+            (AutoscalerSpec::Kpa(_), Some("fail")) => {
+                return Err(self.err(
+                    &["routing", "no_endpoint"],
+                    "with [kpa], requests wait at Knative's activator: no_endpoint must be \"queue\"",
+                ));
+            }
+            (AutoscalerSpec::Kpa(_), None) => NoEndpoint::Queue {
+                timeout_s: rt.gateway_timeout_s.unwrap_or(300.0),
+            },
+            _ => no_endpoint,
+        };
 
         let spec = RunSpec {
             gpu,

@@ -60,6 +60,8 @@ pub struct ScenarioFile {
     pub hpa: Option<HpaTable>,
     /// A KEDA ScaledObject on the Deployment.
     pub keda: Option<KedaTable>,
+    /// Knative's Pod Autoscaler (Run:ai, KServe serverless) on the revision.
+    pub kpa: Option<KpaTable>,
 }
 
 /// `[run]`
@@ -555,4 +557,51 @@ pub struct ScalingModifiersTable {
     pub activation_target: Option<f64>,
     /// `metricType` (`AverageValue` default, or `Value`).
     pub metric_type: Option<String>,
+}
+
+/// `[kpa]`: Knative's Pod Autoscaler (`autoscaling.knative.dev/*` annotations and the
+/// `config-autoscaler` ConfigMap).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KpaTable {
+    /// The revision's name.
+    pub name: Option<String>,
+    /// `autoscaling.knative.dev/metric`: `"concurrency"` (default) or `"rps"`.
+    pub metric: Option<String>,
+    /// `autoscaling.knative.dev/target` (default: 100 for concurrency, 200 for rps).
+    pub target: Option<f64>,
+    /// `containerConcurrency` (0 = unlimited).
+    pub container_concurrency: Option<u32>,
+    /// `target-utilization-percentage` (70).
+    pub target_utilization_percentage: Option<f64>,
+    /// `window` (60 s).
+    pub stable_window_s: Option<f64>,
+    /// `panic-window-percentage` (10).
+    pub panic_window_percentage: Option<f64>,
+    /// `panic-threshold-percentage` (200).
+    pub panic_threshold_percentage: Option<f64>,
+    /// `max-scale-up-rate` (1000).
+    pub max_scale_up_rate: Option<f64>,
+    /// `max-scale-down-rate` (2).
+    pub max_scale_down_rate: Option<f64>,
+    /// `scale-to-zero-grace-period` (30 s).
+    pub scale_to_zero_grace_period_s: Option<f64>,
+    /// `scale-to-zero-pod-retention-period` (0 s).
+    pub scale_to_zero_pod_retention_period_s: Option<f64>,
+    /// `scale-down-delay` (0 s).
+    pub scale_down_delay_s: Option<f64>,
+    /// `min-scale` (0).
+    pub min_scale: Option<u32>,
+    /// `max-scale` (0 = unbounded).
+    pub max_scale: Option<u32>,
+    /// `initial-scale` (1).
+    pub initial_scale: Option<u32>,
+    /// `activation-scale` (1).
+    pub activation_scale: Option<u32>,
+    /// `enable-scale-to-zero` (true).
+    pub enable_scale_to_zero: Option<bool>,
+    /// `target-burst-capacity` (211).
+    pub target_burst_capacity: Option<f64>,
+    /// The autoscaler's tick (2 s).
+    pub tick_interval_s: Option<f64>,
 }

@@ -39,6 +39,8 @@ pub(super) struct Control {
     last_warning: Option<String>,
     /// kubectl-style event lines.
     pub(super) events: Vec<String>,
+    /// Knative's autoscaler, when it is the one in the loop.
+    pub(super) kpa: Option<super::kpa::KpaRuntime>,
 }
 
 impl Control {
@@ -58,6 +60,13 @@ impl Control {
         let mut keda_state = None;
         match &spec.control.autoscaler {
             AutoscalerSpec::None => {}
+            AutoscalerSpec::Kpa(_) => {
+                input_names = vec![
+                    "kpa_stable_value".into(),
+                    "kpa_panic_value".into(),
+                    "kpa_panic".into(),
+                ];
+            }
             AutoscalerSpec::Hpa(h) => {
                 for (m, s) in h.config.effective_metrics().iter().zip(&h.sources) {
                     match s {
@@ -111,6 +120,7 @@ impl Control {
             input_names,
             last_warning: None,
             events: Vec::new(),
+            kpa: None,
         }
     }
 }
@@ -669,7 +679,7 @@ impl World<'_> {
             AutoscalerSpec::Keda(k) => {
                 return self.on_keda_hpa_sync(&k.config.name.clone());
             }
-            AutoscalerSpec::None => return,
+            AutoscalerSpec::None | AutoscalerSpec::Kpa(_) => return,
         };
         self.queue
             .push(self.now + config.controller.sync_period, Ev::HpaSync);

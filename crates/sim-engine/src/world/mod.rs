@@ -16,6 +16,7 @@ use crate::report::{
 use crate::spec::{AutoscalerSpec, LatencyMetric, NoEndpoint, RunOptions, RunSpec, ScrapeJob};
 
 mod control;
+mod kpa;
 
 use control::{Control, PodControl};
 
@@ -81,6 +82,10 @@ enum Ev {
     },
     HpaSync,
     KedaPoll,
+    KpaSecond,
+    KpaTick {
+        periodic: bool,
+    },
     Tick,
 }
 
@@ -307,6 +312,7 @@ impl<'a> World<'a> {
         };
         match &self.spec.control.autoscaler {
             AutoscalerSpec::None => {}
+            AutoscalerSpec::Kpa(_) => self.schedule_kpa(),
             AutoscalerSpec::Hpa(h) => {
                 let t = first(h.first_sync_s, "hpa_phase", h.config.controller.sync_period);
                 self.queue.push(t, Ev::HpaSync);
@@ -372,6 +378,8 @@ impl<'a> World<'a> {
                 Ev::DcgmCollect { pod, generation } => self.on_dcgm_collect(pod, generation),
                 Ev::HpaSync => self.on_hpa_sync(),
                 Ev::KedaPoll => self.on_keda_poll(),
+                Ev::KpaSecond => self.on_kpa_second(),
+                Ev::KpaTick { periodic } => self.on_kpa_tick(periodic),
                 Ev::Tick => {
                     if self.on_tick() {
                         break;
@@ -418,6 +426,7 @@ impl<'a> World<'a> {
             finished: None,
             preemptions: 0,
         });
+        self.kpa_note_inflight(true);
         self.in_flight += 1;
         self.tick_arrivals += 1;
         if let Some(timeout_s) = self.spec.routing.client_timeout_s {
@@ -442,6 +451,7 @@ impl<'a> World<'a> {
                 NoEndpoint::Fail => self.fail(id, FailureReason::NoEndpoint),
                 NoEndpoint::Queue { timeout_s } => {
                     self.gateway.push_back(id);
+                    self.kpa_request_buffered();
                     self.queue.push(
                         self.now + SimDuration::from_secs_f64(timeout_s),
                         Ev::GatewayTimeout { req: id },
@@ -577,6 +587,7 @@ impl<'a> World<'a> {
         if met {
             self.slo_met += 1;
         }
+        self.kpa_note_inflight(false);
         self.in_flight -= 1;
         self.completed += 1;
         self.tick_completed += 1;
@@ -587,6 +598,7 @@ impl<'a> World<'a> {
         assert_eq!(r.status, Status::InFlight, "request resolved twice");
         r.status = Status::Failed(reason);
         r.finished = Some(self.now);
+        self.kpa_note_inflight(false);
         self.in_flight -= 1;
         self.failed += 1;
         self.tick_failed += 1;
@@ -813,6 +825,7 @@ impl<'a> World<'a> {
             AutoscalerSpec::None => self.spec.pods.replicas,
             AutoscalerSpec::Hpa(h) => h.config.max_replicas.max(0) as u32,
             AutoscalerSpec::Keda(k) => k.config.hpa_max_replicas().max(0) as u32,
+            AutoscalerSpec::Kpa(k) => k.config.max_scale,
         }
     }
 
