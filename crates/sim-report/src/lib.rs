@@ -100,7 +100,7 @@ struct SummaryWire<'a> {
     engine_steps_total: u64,
     events_total: u64,
     resolved: ResolvedWire,
-    scenario: &'a sim_scenario::ScenarioFile,
+    scenario: &'a toml::Table,
 }
 
 /// Rounds to 9 decimals (nanoseconds for times) so outputs do not carry float noise.
@@ -176,7 +176,7 @@ pub fn write_summary_json(
             nodes: r.nodes,
             max_nodes: r.max_nodes,
         },
-        scenario: &scenario.file,
+        scenario: &scenario.source,
     };
     let mut out = out;
     serde_json::to_writer_pretty(&mut out, &wire).map_err(io::Error::other)?;

@@ -37,8 +37,10 @@ pub struct Scenario {
     pub spec: RunSpec,
     /// Where requests come from.
     pub workload: WorkloadPlan,
-    /// The file as written, for echoing into outputs.
+    /// The file, parsed into the schema.
     pub file: ScenarioFile,
+    /// The file as written (keys and values only), for echoing into outputs.
+    pub source: toml::Table,
     /// Values the scenario left to defaults or derived numbers, for reports.
     pub resolved: Resolved,
 }
@@ -118,13 +120,16 @@ impl WorkloadPlan {
 /// Any problem, as one [`ScenarioError`] naming the file, line and column.
 pub fn load(file: &str, text: &str, files: &dyn Files) -> Result<Scenario, ScenarioError> {
     let parsed: ScenarioFile = toml::from_str(text).map_err(|e| toml_error(file, text, &e))?;
+    let source: toml::Table = toml::from_str(text).map_err(|e| toml_error(file, text, &e))?;
     let loc = Locator::new(file, text);
-    Lowering {
+    let mut scenario = Lowering {
         file,
         loc: &loc,
         files,
     }
-    .lower(parsed)
+    .lower(parsed)?;
+    scenario.source = source;
+    Ok(scenario)
 }
 
 /// Places a trace error in its file.
@@ -527,6 +532,7 @@ impl Lowering<'_> {
                 max_nodes,
             },
             file: f,
+            source: toml::Table::new(),
         })
     }
 

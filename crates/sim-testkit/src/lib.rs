@@ -78,13 +78,21 @@ pub const RULES: &[Rule] = &[
     Rule {
         name: "sim-report",
         layer: 5,
-        external: &["serde", "serde_json", "csv"],
+        external: &["serde", "serde_json", "csv", "toml"],
         io: false,
     },
     Rule {
         name: "sim-sweep",
         layer: 5,
-        external: &["serde", "serde_json", "toml", "rayon", "csv", "thiserror", "rand"],
+        external: &[
+            "serde",
+            "serde_json",
+            "toml",
+            "rayon",
+            "csv",
+            "thiserror",
+            "rand",
+        ],
         io: false,
     },
     Rule {
