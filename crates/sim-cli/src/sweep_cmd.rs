@@ -412,7 +412,8 @@ fn print_check(name: &str, threshold: f64, at_least: bool, actual: f64) {
     if holds {
         println!("  ok    {name} = {actual} ({op} {threshold})");
     } else {
-        let by = (actual - threshold).abs();
+        // Nine decimals, as in the output files, without float noise.
+        let by = ((actual - threshold).abs() * 1e9).round() / 1e9;
         let pct = if threshold != 0.0 {
             format!(" ({:.1} %)", by / threshold.abs() * 100.0)
         } else {
@@ -429,16 +430,14 @@ pub(crate) fn cmd_merge(dirs: &[PathBuf], out: &Path) -> Result<(), Failure> {
     for (k, dir) in dirs.iter().enumerate() {
         let p = Plan::from_json(&read_text(&dir.join("plan.json"))?)
             .map_err(|e| Failure::Input(format!("{}: {e}", dir.display())))?;
-        if let Some(first) = &plan {
-            if first.hash != p.hash {
-                return Err(Failure::Input(format!(
-                    "{} is a different sweep (plan hash {}) from {} (plan hash {})",
-                    dir.display(),
-                    p.hash,
-                    dirs[0].display(),
-                    first.hash
-                )));
-            }
+        if let Some(first) = plan.as_ref().filter(|f| f.hash != p.hash) {
+            return Err(Failure::Input(format!(
+                "{} is a different sweep (plan hash {}) from {} (plan hash {})",
+                dir.display(),
+                p.hash,
+                dirs[0].display(),
+                first.hash
+            )));
         }
         let m = Manifest::from_json(&read_text(&dir.join("manifest.json"))?)
             .map_err(|e| Failure::Input(format!("{}: {e}", dir.display())))?;
