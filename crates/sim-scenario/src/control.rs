@@ -36,6 +36,8 @@ pub(crate) fn lower_control(
     names: &Names,
 ) -> Result<ControlSpec, ScenarioError> {
     let prometheus = prometheus(loc, f)?;
+    // The adapter runs whether or not an HPA reads it: check its rules either way.
+    adapter_rules(loc, f)?;
     let autoscaler = match (&f.hpa, &f.keda) {
         (Some(_), Some(_)) => {
             return Err(loc.error(
@@ -96,7 +98,6 @@ fn prometheus(loc: &Locator<'_>, f: &ScenarioFile) -> Result<PrometheusSpec, Sce
     let mut failures = Vec::new();
     for (i, w) in p.failures.iter().enumerate() {
         let idx = i.to_string();
-        let path = ["prometheus", "failures", idx.as_str()];
         let job = match w.job.as_deref().unwrap_or("vllm") {
             "vllm" => ScrapeJob::Vllm,
             "dcgm" => ScrapeJob::Dcgm,
@@ -111,7 +112,7 @@ fn prometheus(loc: &Locator<'_>, f: &ScenarioFile) -> Result<PrometheusSpec, Sce
         non_negative(loc, &["prometheus", "failures", &idx, "start_s"], w.start_s)?;
         if !(w.end_s > w.start_s) {
             return Err(loc.error(
-                &path,
+                &["prometheus", "failures", &idx, "end_s"],
                 format!("end_s ({}) must be after start_s ({})", w.end_s, w.start_s),
             ));
         }
@@ -245,6 +246,7 @@ fn behavior(
     loc: &Locator<'_>,
     base: &str,
     b: &BehaviorTable,
+    tolerance_gate: bool,
 ) -> Result<HpaBehavior, ScenarioError> {
     let dir = |key: &str,
                r: &Option<ScalingRulesTable>|
@@ -318,7 +320,19 @@ fn behavior(
             }
         };
         if let Some(t) = r.tolerance {
-            non_negative(loc, &[base, "behavior", key, "tolerance"], t)?;
+            let at = [base, "behavior", key, "tolerance"];
+            non_negative(loc, &at, t)?;
+            if !tolerance_gate {
+                // The API server drops the field without the gate; say so instead.
+                return Err(loc.error(
+                    &at,
+                    if base == "hpa" {
+                        "tolerance needs configurable_tolerance_gate = true (without the HPAConfigurableTolerance gate the API server drops it)"
+                    } else {
+                        "tolerance needs the HPAConfigurableTolerance gate, which the HPA KEDA generates does not have here"
+                    },
+                ));
+            }
         }
         Ok(Some(ScalingRules {
             stabilization_window_s: r.stabilization_window_s,
@@ -374,6 +388,12 @@ fn hpa(
     for (i, m) in h.metrics.iter().enumerate() {
         let idx = i.to_string();
         let at = |k: &'static str| vec!["hpa", "metrics", idx.as_str(), k];
+        if !matches!(m.kind.as_str(), "pods" | "object" | "external") {
+            return Err(loc.error(
+                &at("type"),
+                format!("type must be \"pods\", \"object\" or \"external\" (resource metrics are not simulated), got {:?}", m.kind),
+            ));
+        }
         let target = match (m.target_average_value, m.target_value) {
             (Some(v), None) => {
                 positive(loc, &at("target_average_value"), v)?;
@@ -441,12 +461,7 @@ fn hpa(
                 };
                 (spec, MetricSource::Values { query })
             }
-            other => {
-                return Err(loc.error(
-                    &at("type"),
-                    format!("type must be \"pods\", \"object\" or \"external\" (resource metrics are not simulated), got {other:?}"),
-                ));
-            }
+            other => unreachable!("metric type {other:?} was checked above"),
         };
         if m.described_kind.is_some() && m.kind != "object" {
             return Err(loc.error(
@@ -465,7 +480,12 @@ fn hpa(
         hpa_configurable_tolerance: h.configurable_tolerance_gate.unwrap_or(false),
     };
     if let Some(b) = &h.behavior {
-        config.behavior = Some(behavior(loc, "hpa", b)?);
+        config.behavior = Some(behavior(
+            loc,
+            "hpa",
+            b,
+            config.gates.hpa_configurable_tolerance,
+        )?);
     }
     if let Some(t) = h.first_sync_s {
         non_negative(loc, &["hpa", "first_sync_s"], t)?;
@@ -554,6 +574,17 @@ fn adapter_rules(loc: &Locator<'_>, f: &ScenarioFile) -> Result<Vec<Rule>, Scena
             return Err(err(
                 "metrics_query",
                 "metrics_query must contain <<.Series>>".into(),
+            ));
+        }
+        // Check the template's PromQL now, with stand-ins, rather than when a metric uses it.
+        let sample = metrics_query
+            .replace("<<.Series>>", "some_series")
+            .replace("<<.LabelMatchers>>", "namespace=\"default\"")
+            .replace("<<.GroupBy>>", "pod");
+        if let Err(e) = sim_metrics::parse(&sample) {
+            return Err(err(
+                "metrics_query",
+                format!("metrics_query {metrics_query:?}: {e}"),
             ));
         }
         out.push(Rule {
@@ -652,7 +683,7 @@ fn adapter_source(
     // Like a real adapter without a matching rule: the HPA sees an error every sync.
     Ok(MetricSource::Unavailable {
         message: format!(
-            "unable to get metric {metric}: unable to fetch metrics from custom metrics API: the server could not find the metric {metric} for pods"
+            "unable to fetch metrics from custom metrics API: the server could not find the metric {metric} for pods"
         ),
     })
 }
@@ -700,6 +731,23 @@ fn keda(loc: &Locator<'_>, k: &KedaTable, names: &Names) -> Result<KedaLoopSpec,
                 format!("threshold must be a positive number, got {}", t.threshold),
             ));
         }
+        if keda::quantity_milli(t.threshold, version) <= 0 {
+            return Err(loc.error(
+                &at("threshold"),
+                format!(
+                    "threshold {} is 0 in the milli-units KEDA gives the HPA; use at least 0.001",
+                    t.threshold
+                ),
+            ));
+        }
+        if let Some(n) = t.name.as_deref().filter(|n| !n.is_empty()) {
+            if k.triggers[..i].iter().any(|o| o.name.as_deref() == Some(n)) {
+                return Err(loc.error(
+                    &at("name"),
+                    format!("trigger name {n:?} is used twice; trigger names must be unique"),
+                ));
+            }
+        }
         let activation = t.activation_threshold.unwrap_or(0.0);
         if !activation.is_finite() {
             return Err(loc.error(
@@ -732,6 +780,18 @@ fn keda(loc: &Locator<'_>, k: &KedaTable, names: &Names) -> Result<KedaLoopSpec,
         k.initial_cooldown_period_s,
         0.0,
     )?;
+    for (key, v, least) in [
+        ("min_replica_count", k.min_replica_count, 0),
+        ("max_replica_count", k.max_replica_count, 1),
+        ("idle_replica_count", k.idle_replica_count, 0),
+    ] {
+        if let Some(n) = v.filter(|&n| n < least) {
+            return Err(loc.error(
+                &["keda", key],
+                format!("{key} must be at least {least}, got {n}"),
+            ));
+        }
+    }
     cfg.min_replica_count = k.min_replica_count;
     cfg.max_replica_count = k.max_replica_count;
     cfg.idle_replica_count = k.idle_replica_count;
@@ -757,11 +817,16 @@ fn keda(loc: &Locator<'_>, k: &KedaTable, names: &Names) -> Result<KedaLoopSpec,
                 ));
             }
         };
-        if fb.failure_threshold < 0 || fb.replicas < 0 {
-            return Err(loc.error(
-                &["keda", "fallback"],
-                "failure_threshold and replicas must be zero or more",
-            ));
+        for (key, v) in [
+            ("failure_threshold", fb.failure_threshold),
+            ("replicas", fb.replicas),
+        ] {
+            if v < 0 {
+                return Err(loc.error(
+                    &["keda", "fallback", key],
+                    format!("{key} must be zero or more, got {v}"),
+                ));
+            }
         }
         cfg.fallback = Some(Fallback {
             failure_threshold: fb.failure_threshold,
@@ -770,12 +835,32 @@ fn keda(loc: &Locator<'_>, k: &KedaTable, names: &Names) -> Result<KedaLoopSpec,
         });
     }
     if let Some(m) = &k.scaling_modifiers {
-        keda::Formula::parse(&m.formula).map_err(|e| {
-            loc.error(
-                &["keda", "scaling_modifiers", "formula"],
-                format!("formula: {e:?}"),
-            )
+        let at = |key: &str| loc.error(&["keda", "scaling_modifiers", key], "");
+        let formula = keda::Formula::parse(&m.formula).map_err(|e| {
+            let mut err = at("formula");
+            err.message = format!("formula {:?}: {e}", m.formula);
+            err
         })?;
+        for v in formula.variables() {
+            if !k.triggers.iter().any(|t| t.name.as_deref() == Some(v.as_str())) {
+                let mut err = at("formula");
+                err.message = format!("formula names {v:?}, which is no trigger's name");
+                return Err(err);
+            }
+        }
+        let target_ok = m
+            .target
+            .trim()
+            .parse::<f64>()
+            .is_ok_and(|x| x.is_finite() && keda::quantity_milli(x, version) > 0);
+        if !target_ok {
+            let mut err = at("target");
+            err.message = format!(
+                "target must be a positive number of at least 0.001, written as a string, got {:?}",
+                m.target
+            );
+            return Err(err);
+        }
         let metric_type = match m.metric_type.as_deref().unwrap_or("AverageValue") {
             "AverageValue" => TargetType::AverageValue,
             "Value" => TargetType::Value,
@@ -794,14 +879,22 @@ fn keda(loc: &Locator<'_>, k: &KedaTable, names: &Names) -> Result<KedaLoopSpec,
         });
     }
     if let Some(b) = &k.behavior {
-        cfg.hpa_behavior = Some(behavior(loc, "keda", b)?);
+        cfg.hpa_behavior = Some(behavior(loc, "keda", b, false)?);
     }
     let mut template = HpaConfig::new(Some(1), 100, Vec::new());
     template.controller = controller(loc, "keda", &k.controller)?;
     template.version = k8s_version(loc, "keda", k.kubernetes_version.as_deref())?;
     cfg.hpa_template = template;
-    cfg.validate_replica_bounds()
-        .map_err(|m| loc.error(&["keda"], m))?;
+    cfg.validate_replica_bounds().map_err(|m| {
+        let key = if m.starts_with("IdleReplicaCount") {
+            "idle_replica_count"
+        } else if k.max_replica_count.is_some() {
+            "max_replica_count"
+        } else {
+            "min_replica_count"
+        };
+        loc.error(&["keda", key], m)
+    })?;
     for (key, v) in [
         ("first_poll_s", k.first_poll_s),
         ("first_sync_s", k.first_sync_s),

@@ -650,10 +650,7 @@ impl World<'_> {
                         })
                         .collect();
                     if samples.is_empty() {
-                        MetricObservation::Error(format!(
-                            "unable to get metric {}: no metrics returned from custom metrics API",
-                            metric_name(spec)
-                        ))
+                        MetricObservation::Error("no metrics returned from custom metrics API".into())
                     } else {
                         MetricObservation::PodSamples(samples)
                     }
@@ -662,10 +659,7 @@ impl World<'_> {
             MetricSource::Values { query } => match self.query(query) {
                 Err(e) => MetricObservation::Error(e),
                 Ok(Value::Scalar(s)) => value_observation(spec, vec![milli(s)]),
-                Ok(Value::Vector(v)) if v.is_empty() => MetricObservation::Error(format!(
-                    "unable to get external metric {}: no metrics returned from external metrics API",
-                    metric_name(spec)
-                )),
+                Ok(Value::Vector(v)) if v.is_empty() => MetricObservation::Error("no metrics returned from external metrics API".into()),
                 Ok(Value::Vector(v)) => {
                     value_observation(spec, v.iter().map(|(_, x)| milli(*x)).collect())
                 }
@@ -846,18 +840,6 @@ impl World<'_> {
             assert!((0..=max).contains(&n), "KEDA wrote {n} outside [0, {max}]");
             self.set_desired(n as u32, &object);
         }
-    }
-}
-
-fn metric_name(spec: &MetricSpec) -> String {
-    match spec {
-        MetricSpec::Pods { metric, .. }
-        | MetricSpec::Object { metric, .. }
-        | MetricSpec::External { metric, .. } => metric.clone(),
-        MetricSpec::Resource { name, .. } | MetricSpec::ContainerResource { name, .. } => {
-            name.clone()
-        }
-        MetricSpec::Unknown { source_type } => source_type.clone(),
     }
 }
 
