@@ -110,7 +110,7 @@ fn prometheus(loc: &Locator<'_>, f: &ScenarioFile) -> Result<PrometheusSpec, Sce
             }
         };
         non_negative(loc, &["prometheus", "failures", &idx, "start_s"], w.start_s)?;
-        if !(w.end_s > w.start_s) {
+        if w.end_s.partial_cmp(&w.start_s) != Some(std::cmp::Ordering::Greater) {
             return Err(loc.error(
                 &["prometheus", "failures", &idx, "end_s"],
                 format!("end_s ({}) must be after start_s ({})", w.end_s, w.start_s),
@@ -253,13 +253,13 @@ fn behavior(
      -> Result<Option<ScalingRules>, ScenarioError> {
         let Some(r) = r else { return Ok(None) };
         let path = [base, "behavior", key];
-        if let Some(w) = r.stabilization_window_s {
-            if !(0..=3600).contains(&w) {
-                return Err(loc.error(
-                    &[base, "behavior", key, "stabilization_window_s"],
-                    format!("stabilization_window_s must be between 0 and 3600, got {w}"),
-                ));
-            }
+        if let Some(w) = r.stabilization_window_s
+            && !(0..=3600).contains(&w)
+        {
+            return Err(loc.error(
+                &[base, "behavior", key, "stabilization_window_s"],
+                format!("stabilization_window_s must be between 0 and 3600, got {w}"),
+            ));
         }
         let select_policy = match r.select_policy.as_deref() {
             None => None,
@@ -740,13 +740,13 @@ fn keda(loc: &Locator<'_>, k: &KedaTable, names: &Names) -> Result<KedaLoopSpec,
                 ),
             ));
         }
-        if let Some(n) = t.name.as_deref().filter(|n| !n.is_empty()) {
-            if k.triggers[..i].iter().any(|o| o.name.as_deref() == Some(n)) {
-                return Err(loc.error(
-                    &at("name"),
-                    format!("trigger name {n:?} is used twice; trigger names must be unique"),
-                ));
-            }
+        if let Some(n) = t.name.as_deref().filter(|n| !n.is_empty())
+            && k.triggers[..i].iter().any(|o| o.name.as_deref() == Some(n))
+        {
+            return Err(loc.error(
+                &at("name"),
+                format!("trigger name {n:?} is used twice; trigger names must be unique"),
+            ));
         }
         let activation = t.activation_threshold.unwrap_or(0.0);
         if !activation.is_finite() {
@@ -802,6 +802,23 @@ fn keda(loc: &Locator<'_>, k: &KedaTable, names: &Names) -> Result<KedaLoopSpec,
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect::<BTreeMap<_, _>>();
+        // The operator writes paused-replicas to the Deployment as it stands.
+        if let Some(v) = a.get(keda::PAUSED_REPLICAS) {
+            let max = cfg.hpa_max_replicas();
+            if !v
+                .trim()
+                .parse::<i32>()
+                .is_ok_and(|n| (0..=max).contains(&n))
+            {
+                return Err(loc.error(
+                    &["keda", "annotations", keda::PAUSED_REPLICAS],
+                    format!(
+                        "{} must be a whole number from 0 to maxReplicaCount ({max}), got {v:?}",
+                        keda::PAUSED_REPLICAS
+                    ),
+                ));
+            }
+        }
     }
     if let Some(fb) = &k.fallback {
         let behavior = match fb.behavior.as_deref().unwrap_or("static") {
@@ -842,7 +859,11 @@ fn keda(loc: &Locator<'_>, k: &KedaTable, names: &Names) -> Result<KedaLoopSpec,
             err
         })?;
         for v in formula.variables() {
-            if !k.triggers.iter().any(|t| t.name.as_deref() == Some(v.as_str())) {
+            if !k
+                .triggers
+                .iter()
+                .any(|t| t.name.as_deref() == Some(v.as_str()))
+            {
                 let mut err = at("formula");
                 err.message = format!("formula names {v:?}, which is no trigger's name");
                 return Err(err);

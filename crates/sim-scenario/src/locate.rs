@@ -40,7 +40,7 @@ impl<'a> Locator<'a> {
                     break;
                 };
                 segs.next();
-                let Some(item) = items.iter().nth(idx) else {
+                let Some(item) = items.get(idx) else {
                     return found;
                 };
                 found = Some(item.span().start);
