@@ -65,6 +65,11 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Dry run: what an HPA or a ScaledObject decides on given metric values, and why.
+    Explain {
+        /// An explain file: the scenario's [hpa] or [keda] table plus [observe].
+        file: PathBuf,
+    },
     /// Exit 0 when the SLO of a scenario (or of some point of a sweep) holds, 3 when not.
     Check {
         /// A scenario or sweep file.
@@ -104,6 +109,7 @@ fn main() -> ExitCode {
             jobs,
             shard,
         } => sweep_cmd::cmd_sweep(&sweep, &out, jobs, shard.as_deref()),
+        Command::Explain { file } => cmd_explain(&file),
         Command::Merge { shards, out } => sweep_cmd::cmd_merge(&shards, &out),
         Command::Check { file, jobs } => match sweep_cmd::cmd_check(&file, jobs) {
             Ok(true) => Ok(()),
@@ -167,6 +173,16 @@ fn cmd_run(
             })?;
         }
         println!("wrote {}", dir.display());
+    }
+    Ok(())
+}
+
+fn cmd_explain(path: &Path) -> Result<(), Failure> {
+    let display = path.display().to_string();
+    let text = fs::read_to_string(path)
+        .map_err(|e| Failure::Input(format!("{display}: cannot read: {e}")))?;
+    for line in sim_scenario::explain::explain(&display, &text)? {
+        println!("{line}");
     }
     Ok(())
 }

@@ -157,3 +157,55 @@ fn bad_inputs_exit_2_naming_the_place() {
     assert_eq!(out.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn explain_renders_the_seed_policies_like_the_controllers() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("scenarios/explain"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 4, "{files:?}");
+    for f in files {
+        let rel = f
+            .strip_prefix(root())
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        let out = sim(&["explain", &rel]);
+        assert!(
+            out.status.success(),
+            "{rel}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let name = format!("explain-{}.txt", f.file_stem().unwrap().to_str().unwrap());
+        golden(&name, &String::from_utf8_lossy(&out.stdout));
+    }
+    // The decisive facts, independent of wording elsewhere.
+    let text = |name: &str| {
+        read(
+            &Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/golden")
+                .join(name),
+        )
+    };
+    assert!(text("explain-seed-hpa.txt").contains("ScaleUpLimit"));
+    assert!(text("explain-seed-hpa.txt").contains("desired replicas 2"));
+    assert!(text("explain-seed-keda.txt").contains("desired replicas 2 — the controller rescales"));
+    assert!(text("explain-seed-keda-scale-to-zero.txt").contains("cooldown: 120s left"));
+    assert!(text("explain-seed-gpu-hpa.txt").contains("no rescale"));
+    // A bad explain file exits 2 with its position.
+    let dir = tmp("explain-bad");
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[hpa]\nmax_replicas = 4\n[[hpa.metrics]]\ntype = \"pods\"\nmetric = \"m\"\ntarget_average_value = 5\n[observe]\nreplicas = 1\nnow_s = \"soon\"\n").unwrap();
+    let out = sim(&["explain", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bad.toml:9:"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -15,6 +15,7 @@
 
 mod control;
 mod error;
+pub mod explain;
 mod locate;
 mod lower;
 pub mod wire;

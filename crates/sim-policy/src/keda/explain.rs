@@ -38,11 +38,14 @@ pub fn explain_keda(
     ));
     for (i, t) in cfg.triggers.iter().enumerate() {
         let r = readings.get(i);
+        let label = if t.name.is_empty() {
+            t.metric_name.clone()
+        } else {
+            format!("{} ({})", t.name, t.metric_name)
+        };
         let line = match r {
             Some(Ok(v)) => format!(
-                "  trigger {} ({}): value {v} vs activationThreshold {} -> {}; HPA target {} {:?}",
-                t.name,
-                t.metric_name,
+                "  trigger {label}: value {v} vs activationThreshold {} -> {}; HPA target {} {:?}",
                 t.activation_threshold,
                 if *v > t.activation_threshold {
                     "active"
@@ -52,8 +55,8 @@ pub fn explain_keda(
                 t.threshold,
                 t.metric_type
             ),
-            Some(Err(e)) => format!("  trigger {} ({}): error: {e}", t.name, t.metric_name),
-            None => format!("  trigger {} ({}): no reading", t.name, t.metric_name),
+            Some(Err(e)) => format!("  trigger {label}: error: {e}"),
+            None => format!("  trigger {label}: no reading"),
         };
         out.push(line);
     }
