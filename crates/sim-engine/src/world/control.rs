@@ -650,7 +650,9 @@ impl World<'_> {
                         })
                         .collect();
                     if samples.is_empty() {
-                        MetricObservation::Error("no metrics returned from custom metrics API".into())
+                        MetricObservation::Error(
+                            "no metrics returned from custom metrics API".into(),
+                        )
                     } else {
                         MetricObservation::PodSamples(samples)
                     }
@@ -659,7 +661,9 @@ impl World<'_> {
             MetricSource::Values { query } => match self.query(query) {
                 Err(e) => MetricObservation::Error(e),
                 Ok(Value::Scalar(s)) => value_observation(spec, vec![milli(s)]),
-                Ok(Value::Vector(v)) if v.is_empty() => MetricObservation::Error("no metrics returned from external metrics API".into()),
+                Ok(Value::Vector(v)) if v.is_empty() => {
+                    MetricObservation::Error("no metrics returned from external metrics API".into())
+                }
                 Ok(Value::Vector(v)) => {
                     value_observation(spec, v.iter().map(|(_, x)| milli(*x)).collect())
                 }

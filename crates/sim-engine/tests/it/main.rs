@@ -85,6 +85,7 @@ fn flatten(s: &Summary) -> BTreeMap<String, f64> {
     put("desired_replicas.max", f64::from(s.desired_replicas.max));
     put("desired_replicas.mean", s.desired_replicas.mean);
     put("scale_events", s.scale_events as f64);
+    put("scale_events_per_hour", s.scale_events_per_hour);
     put("time_at_max_s", s.time_at_max_s);
     put("time_at_zero_s", s.time_at_zero_s);
     put("sim_duration_s", s.sim_duration_s);
@@ -294,4 +295,25 @@ fn keda_hpa_jumps_to_the_proposal_on_the_first_sync() {
 #[test]
 fn keda_scales_to_zero_after_the_cooldown_and_wakes_on_the_gateway_queue() {
     check("keda_zero");
+}
+
+#[test]
+fn troubleshooting_metric_not_scraped_leaves_the_hpa_blind() {
+    check("ts_metric_not_scraped");
+}
+
+#[test]
+fn troubleshooting_threshold_too_high_never_scales() {
+    check("ts_threshold_too_high");
+}
+
+#[test]
+fn troubleshooting_keda_falls_back_when_the_metric_is_missing() {
+    check("ts_keda_fallback");
+}
+
+#[test]
+fn troubleshooting_no_stabilization_flaps_and_a_window_stops_it() {
+    check("ts_flapping");
+    check("ts_stabilized");
 }
