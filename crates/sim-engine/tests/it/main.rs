@@ -317,3 +317,8 @@ fn troubleshooting_no_stabilization_flaps_and_a_window_stops_it() {
     check("ts_flapping");
     check("ts_stabilized");
 }
+
+#[test]
+fn keda_at_zero_behind_a_plain_service_fails_requests_and_never_wakes() {
+    check("keda_zero_fail");
+}
