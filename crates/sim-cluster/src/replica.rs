@@ -389,10 +389,8 @@ impl Replica {
     /// The inter-token latency histogram as of time `t` (which may fall inside a decode run).
     pub fn itl_histogram_at(&self, t: SimTime) -> Histogram {
         let mut h = self.itl.clone();
-        if let Some(work) = &self.work {
-            if work.is_run {
-                observe_run_itl(&mut h, work, work.steps_done_by(t.max(work.start)));
-            }
+        if let Some(work) = self.work.as_ref().filter(|w| w.is_run) {
+            observe_run_itl(&mut h, work, work.steps_done_by(t.max(work.start)));
         }
         h
     }

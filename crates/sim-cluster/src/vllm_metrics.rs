@@ -109,10 +109,11 @@ pub fn family_of(series: &str) -> Option<&'static str> {
         if series == f {
             return Some(f);
         }
-        if let Some(rest) = series.strip_prefix(f) {
-            if ["_bucket", "_sum", "_count"].contains(&rest) && series_names(f).len() == 3 {
-                return Some(f);
-            }
+        if let Some(rest) = series.strip_prefix(f)
+            && ["_bucket", "_sum", "_count"].contains(&rest)
+            && series_names(f).len() == 3
+        {
+            return Some(f);
         }
     }
     None

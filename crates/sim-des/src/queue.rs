@@ -124,10 +124,10 @@ mod tests {
         }
         let mut last = (SimTime::ZERO, None::<u32>);
         while let Some((t, i)) = q.pop() {
-            if t == last.0 {
-                if let Some(prev) = last.1 {
-                    assert!(prev < i, "FIFO broken at {t}: {prev} then {i}");
-                }
+            if t == last.0
+                && let Some(prev) = last.1
+            {
+                assert!(prev < i, "FIFO broken at {t}: {prev} then {i}");
             }
             last = (t, Some(i));
         }

@@ -873,10 +873,11 @@ impl<'a> World<'a> {
             return true;
         }
         let mut next = now + self.tick_interval();
-        if let Some(h) = self.horizon {
-            if now < h && next > h {
-                next = h;
-            }
+        if let Some(h) = self.horizon
+            && now < h
+            && next > h
+        {
+            next = h;
         }
         self.queue.push(next, Ev::Tick);
         false
