@@ -1,0 +1,90 @@
+//! Sweep throughput: the same plan run on one and on two threads (parallel efficiency is the
+//! ratio of the two times divided by two). Cases: 8 points of the synthetic quickstart, and 8
+//! points of the seed's KEDA scenario over the conv trace (skipped when ../shared is absent).
+//! Throughput is in runs. The 1,000-point measurement is in docs/sweep.md.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use sim_scenario::Files;
+use sim_sweep::{Plan, Runner};
+
+struct Disk;
+
+impl Files for Disk {
+    fn read_to_string(&self, path: &str) -> Result<String, String> {
+        std::fs::read_to_string(path).map_err(|e| e.to_string())
+    }
+}
+
+/// A sweep file placed in `scenarios/sweeps/` (so `base` resolves like the shipped ones).
+fn plan(text: &str) -> Plan {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/sweeps/bench.toml");
+    sim_sweep::plan(&file.display().to_string(), text, &Disk, "bench")
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+const QUICKSTART: &str = r#"
+base = "../quickstart.toml"
+[[axis]]
+path = "deployment.replicas"
+values = [2, 3, 4, 5]
+[[axis]]
+path = "routing.policy"
+values = ["random", "least-outstanding"]
+"#;
+
+const KEDA_CONV: &str = r#"
+base = "../seed-keda.toml"
+[[axis]]
+path = "keda.triggers.0.threshold"
+values = [2, 5, 10, 20]
+[[axis]]
+path = "keda.triggers.1.threshold"
+values = [85, 95]
+"#;
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("sweep");
+    g.sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    for (name, text) in [("quickstart_8", QUICKSTART), ("keda_conv_8", KEDA_CONV)] {
+        let plan = plan(text);
+        let Ok(runner) = Runner::new(&plan, &|p| std::fs::read(p).map_err(|e| e.to_string()))
+        else {
+            skip_note(name);
+            continue;
+        };
+        let jobs: Vec<usize> = (0..plan.jobs()).collect();
+        g.throughput(Throughput::Elements(jobs.len() as u64));
+        for threads in [1, 2] {
+            g.bench_function(format!("{name}/jobs_{threads}"), |b| {
+                b.iter(|| {
+                    let stop = AtomicBool::new(false);
+                    black_box(
+                        runner
+                            .run_jobs(&plan, &jobs, threads, &|_| {}, &stop)
+                            .expect("runs"),
+                    )
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+#[expect(
+    clippy::print_stderr,
+    reason = "a bench that cannot run says why instead of failing"
+)]
+fn skip_note(name: &str) {
+    eprintln!("skipping {name}: its trace is not readable (../shared is absent)");
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
