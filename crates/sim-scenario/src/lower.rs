@@ -352,10 +352,28 @@ impl Lowering<'_> {
         )?;
         positive(self, &["readiness", "period_s"], readiness.period_s)?;
 
-        // Cluster.
+        // Cluster. The default pool fits the most replicas the autoscaler may ask for (GPU
+        // time is charged per pod, not per node, so idle nodes cost nothing here).
         let c = &f.cluster;
+        let names = Names {
+            namespace: self.k8s_name(
+                &["deployment", "namespace"],
+                d.namespace.as_deref(),
+                "default",
+            )?,
+            deployment: self.k8s_name(&["deployment", "name"], d.name.as_deref(), "vllm")?,
+            model_label: model.name.clone(),
+        };
+        let control = crate::control::lower_control(self.loc, &f, &names)?;
+        let most_replicas = match &control.autoscaler {
+            AutoscalerSpec::None => d.replicas,
+            AutoscalerSpec::Hpa(h) => h.config.max_replicas.max(0) as u32,
+            AutoscalerSpec::Keda(k) => k.config.hpa_max_replicas().max(0) as u32,
+            AutoscalerSpec::Kpa(k) => k.config.max_scale,
+        }
+        .max(d.replicas);
         // In u64: replicas × TP can exceed u32. The quotient cannot, as TP ≤ gpus_per_node.
-        let needed_nodes = (u64::from(d.replicas) * u64::from(tp))
+        let needed_nodes = (u64::from(most_replicas) * u64::from(tp))
             .div_ceil(u64::from(gpus_per_node))
             .try_into()
             .unwrap_or(u32::MAX);
@@ -424,12 +442,6 @@ impl Lowering<'_> {
             positive(self, &["run", "duration_s"], dur)?;
         }
         let workload = self.workload(&f)?;
-        let names = Names {
-            namespace: d.namespace.clone().unwrap_or_else(|| "default".into()),
-            deployment: d.name.clone().unwrap_or_else(|| "vllm".into()),
-            model_label: model.name.clone(),
-        };
-        let control = crate::control::lower_control(self.loc, &f, &names)?;
         match &control.autoscaler {
             AutoscalerSpec::Hpa(h) => {
                 let (min, max) = (h.config.effective_min_replicas(), h.config.max_replicas);
@@ -534,6 +546,29 @@ impl Lowering<'_> {
             file: f,
             source: toml::Table::new(),
         })
+    }
+
+    /// A Kubernetes object name (an RFC 1123 label): lowercase letters, digits and `-`,
+    /// starting and ending with a letter or digit, at most 63 characters.
+    fn k8s_name(
+        &self,
+        path: &[&str],
+        value: Option<&str>,
+        default: &str,
+    ) -> Result<String, ScenarioError> {
+        let v = value.unwrap_or(default);
+        let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+        let ends_ok = v.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && v.ends_with(|c: char| c.is_ascii_alphanumeric());
+        if v.is_empty() || v.len() > 63 || !v.chars().all(ok_char) || !ends_ok {
+            return Err(self.err(
+                path,
+                format!(
+                    "{v:?} is not a valid Kubernetes name: use at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit"
+                ),
+            ));
+        }
+        Ok(v.to_string())
     }
 
     fn startup(&self, f: &ScenarioFile) -> Result<StartupModel, ScenarioError> {

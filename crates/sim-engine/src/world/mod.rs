@@ -684,23 +684,21 @@ impl<'a> World<'a> {
             }
         }
         if !still_pending.is_empty() {
+            // Like the cluster autoscaler, ask for as many nodes as the pending pods need.
             let pending_gpus = still_pending.len() as u32 * gpus;
-            if let Some(node) = self.nodes.provision_for(gpus, pending_gpus) {
+            let before = self.nodes.node_count();
+            while let Some(node) = self.nodes.provision_for(gpus, pending_gpus) {
                 let mut rng =
                     RngStreams::new(self.seed).stream_indexed("node_provision", u64::from(node));
                 let delay = self.spec.cluster.node_provision.sample(&mut rng);
-                let max = self.spec.cluster.max_nodes;
-                let count = self.nodes.node_count();
-                self.event(
-                    "Normal",
-                    "TriggeredScaleUp",
-                    "cluster-autoscaler",
-                    &format!(
-                        "pod triggered scale-up: [gpu-pool {}->{count} (max: {max})]",
-                        count - 1
-                    ),
-                );
                 self.queue.push(self.now + delay, Ev::NodeReady { node });
+            }
+            let after = self.nodes.node_count();
+            if after > before {
+                let max = self.spec.cluster.max_nodes;
+                let msg =
+                    format!("pod triggered scale-up: [gpu-pool {before}->{after} (max: {max})]");
+                self.event("Normal", "TriggeredScaleUp", "cluster-autoscaler", &msg);
             }
         }
         self.pending_pods = still_pending;
