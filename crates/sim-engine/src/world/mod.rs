@@ -17,6 +17,7 @@ use crate::spec::{AutoscalerSpec, LatencyMetric, NoEndpoint, RunOptions, RunSpec
 
 mod control;
 mod kpa;
+mod reqs;
 
 use control::{Control, PodControl};
 
@@ -147,7 +148,8 @@ struct World<'a> {
     next_request: Option<Request>,
     stream_done: bool,
     horizon: Option<SimTime>,
-    reqs: Vec<Req>,
+    reqs: reqs::ReqTable,
+    last_arrival: Option<SimTime>,
     pods: Vec<Pod>,
     endpoints: Vec<u32>,
     gateway: VecDeque<u64>,
@@ -215,7 +217,8 @@ impl<'a> World<'a> {
             next_request: None,
             stream_done: false,
             horizon: spec.duration_s.map(SimTime::from_secs_f64),
-            reqs: Vec::new(),
+            reqs: reqs::ReqTable::new(opts.keep_requests),
+            last_arrival: None,
             pods: Vec::new(),
             endpoints: Vec::new(),
             gateway: VecDeque::new(),
@@ -360,8 +363,10 @@ impl<'a> World<'a> {
                     self.bind_pending();
                 }
                 Ev::GatewayTimeout { req } => {
-                    if self.reqs[req as usize].status == Status::InFlight
-                        && self.reqs[req as usize].pod == NO_POD
+                    if self
+                        .reqs
+                        .get(req)
+                        .is_some_and(|r| r.status == Status::InFlight && r.pod == NO_POD)
                     {
                         self.fail(req, FailureReason::GatewayTimeout);
                     }
@@ -413,8 +418,8 @@ impl<'a> World<'a> {
 
     fn on_arrival(&mut self) -> Result<(), TraceError> {
         let r = self.next_request.take().expect("arrival without request");
-        let id = self.reqs.len() as u64;
-        self.reqs.push(Req {
+        self.last_arrival = Some(r.arrival);
+        let id = self.reqs.push(Req {
             arrival: r.arrival,
             prompt_tokens: r.prompt_tokens,
             output_tokens: r.output_tokens,
@@ -465,7 +470,7 @@ impl<'a> World<'a> {
         let p = &self.pods[pod as usize];
         assert_eq!(p.phase, Phase::Ready, "only Ready pods serve");
         let server_up = p.server_up;
-        let r = &mut self.reqs[id as usize];
+        let r = self.reqs.live(id);
         r.pod = pod;
         let total = u64::from(r.prompt_tokens) + u64::from(r.output_tokens);
         if !server_up {
@@ -524,13 +529,13 @@ impl<'a> World<'a> {
         for ev in events.drain(..) {
             match ev {
                 ReplicaEvent::Scheduled { id, at } => {
-                    let r = &mut self.reqs[id as usize];
+                    let r = self.reqs.live(id);
                     if r.first_scheduled.is_none() {
                         r.first_scheduled = Some(at);
                     }
                 }
                 ReplicaEvent::FirstToken { id, at } => {
-                    let r = &mut self.reqs[id as usize];
+                    let r = self.reqs.live(id);
                     if r.first_token.is_none() {
                         r.first_token = Some(at);
                         let ttft_s = (at - r.arrival).as_secs_f64();
@@ -542,8 +547,8 @@ impl<'a> World<'a> {
                     at,
                     preemptions,
                 } => {
-                    if self.reqs[id as usize].status == Status::InFlight {
-                        self.reqs[id as usize].preemptions = preemptions;
+                    if self.reqs.in_flight(id) {
+                        self.reqs.live(id).preemptions = preemptions;
                         self.complete(id, at);
                     }
                 }
@@ -554,7 +559,7 @@ impl<'a> World<'a> {
 
     fn complete(&mut self, id: u64, at: SimTime) {
         let slo = &self.spec.slo;
-        let r = &mut self.reqs[id as usize];
+        let r = self.reqs.live(id);
         r.status = Status::Completed;
         r.finished = Some(at);
         let first_token = r.first_token.expect("finished without a first token");
@@ -591,10 +596,11 @@ impl<'a> World<'a> {
         self.in_flight -= 1;
         self.completed += 1;
         self.tick_completed += 1;
+        self.reqs.retire();
     }
 
     fn fail(&mut self, id: u64, reason: FailureReason) {
-        let r = &mut self.reqs[id as usize];
+        let r = self.reqs.live(id);
         assert_eq!(r.status, Status::InFlight, "request resolved twice");
         r.status = Status::Failed(reason);
         r.finished = Some(self.now);
@@ -602,6 +608,7 @@ impl<'a> World<'a> {
         self.in_flight -= 1;
         self.failed += 1;
         self.tick_failed += 1;
+        self.reqs.retire();
         let idx = FailureReason::ALL
             .iter()
             .position(|&f| f == reason)
@@ -610,7 +617,7 @@ impl<'a> World<'a> {
     }
 
     fn on_client_timeout(&mut self, id: u64) {
-        let r = &self.reqs[id as usize];
+        let Some(r) = self.reqs.get(id) else { return };
         if r.status != Status::InFlight {
             return;
         }
@@ -626,7 +633,7 @@ impl<'a> World<'a> {
     fn gateway_queue_len(&self) -> usize {
         self.gateway
             .iter()
-            .filter(|&&id| self.reqs[id as usize].status == Status::InFlight)
+            .filter(|&&id| self.reqs.in_flight(id))
             .count()
     }
 
@@ -635,7 +642,7 @@ impl<'a> World<'a> {
             let Some(id) = self.gateway.pop_front() else {
                 break;
             };
-            if self.reqs[id as usize].status == Status::InFlight {
+            if self.reqs.in_flight(id) {
                 self.route(id);
             }
         }
@@ -810,7 +817,7 @@ impl<'a> World<'a> {
             self.nodes.release(node, self.spec.tp);
         }
         for id in leftover {
-            if self.reqs[id as usize].status == Status::InFlight {
+            if self.reqs.in_flight(id) {
                 self.fail(id, FailureReason::PodTerminated);
             }
         }
@@ -861,7 +868,7 @@ impl<'a> World<'a> {
         let past_horizon = self.horizon.is_none_or(|h| now >= h);
         let drain_limit = self
             .horizon
-            .or(self.reqs.last().map(|r| r.arrival))
+            .or(self.last_arrival)
             .map(|h| h + SimDuration::from_secs_f64(self.spec.drain_limit_s));
         let out_of_time = self.stream_done && drain_limit.is_some_and(|d| now >= d);
         self.push_timeline_row(now);
@@ -936,7 +943,7 @@ impl<'a> World<'a> {
     }
 
     fn check_conservation(&self) {
-        let arrived = self.reqs.len() as u64;
+        let arrived = self.reqs.arrived();
         assert_eq!(
             arrived,
             self.completed + self.failed + self.in_flight,
@@ -973,7 +980,7 @@ impl<'a> World<'a> {
             }
         }
         let gpu_hours = gpu_ns as f64 / 3.6e12;
-        let total = self.reqs.len() as u64;
+        let total = self.reqs.arrived();
         let slo_attainment = if total == 0 {
             1.0
         } else {

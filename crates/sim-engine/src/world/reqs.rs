@@ -1,0 +1,78 @@
+//! The table of requests, indexed by id. Resolved requests at the front are dropped unless
+//! per-request records were asked for, so memory grows with the requests in flight (and the
+//! span between the oldest unresolved one and the newest), not with the length of the trace.
+
+use std::collections::VecDeque;
+
+use super::{Req, Status};
+
+pub(super) struct ReqTable {
+    /// Id of `items[0]`.
+    base: u64,
+    items: VecDeque<Req>,
+    keep_all: bool,
+}
+
+impl ReqTable {
+    pub(super) fn new(keep_all: bool) -> ReqTable {
+        ReqTable {
+            base: 0,
+            items: VecDeque::new(),
+            keep_all,
+        }
+    }
+
+    /// Adds a request and returns its id.
+    pub(super) fn push(&mut self, r: Req) -> u64 {
+        self.items.push_back(r);
+        self.base + self.items.len() as u64 - 1
+    }
+
+    /// Requests that ever arrived.
+    pub(super) fn arrived(&self) -> u64 {
+        self.base + self.items.len() as u64
+    }
+
+    /// The request, or `None` when it was resolved and dropped.
+    pub(super) fn get(&self, id: u64) -> Option<&Req> {
+        id.checked_sub(self.base)
+            .and_then(|i| self.items.get(i as usize))
+    }
+
+    /// True when the request is still unresolved.
+    pub(super) fn in_flight(&self, id: u64) -> bool {
+        self.get(id).is_some_and(|r| r.status == Status::InFlight)
+    }
+
+    /// The request, which must still be held.
+    ///
+    /// # Panics
+    /// When it was dropped: only resolved requests are, and callers ask for live ones.
+    pub(super) fn live(&mut self, id: u64) -> &mut Req {
+        let i = id.checked_sub(self.base).expect("request already dropped");
+        self.items
+            .get_mut(i as usize)
+            .expect("request id from the future")
+    }
+
+    /// Drops resolved requests from the front.
+    pub(super) fn retire(&mut self) {
+        if self.keep_all {
+            return;
+        }
+        while self
+            .items
+            .front()
+            .is_some_and(|r| r.status != Status::InFlight)
+        {
+            self.items.pop_front();
+            self.base += 1;
+        }
+    }
+
+    /// Every request, in id order (all of them only when built with `keep_all`).
+    pub(super) fn iter(&self) -> impl Iterator<Item = &Req> {
+        debug_assert!(self.keep_all || self.base == 0);
+        self.items.iter()
+    }
+}
