@@ -84,6 +84,22 @@ impl Outcome {
     }
 }
 
+/// One status condition of an autoscaler object at the end of the run, as
+/// `kubectl describe` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConditionSnapshot {
+    /// The object, e.g. `horizontalpodautoscaler/mistral-vllm-hpa`.
+    pub object: String,
+    /// The condition type, e.g. `ScalingActive`.
+    pub kind: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// The reason, e.g. `FailedGetPodsMetric`.
+    pub reason: String,
+    /// The message.
+    pub message: String,
+}
+
 /// Outcome of one percentile check of the SLO.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SloCheckResult {
@@ -152,6 +168,8 @@ pub struct Summary {
     pub time_at_max_s: f64,
     /// Time with `spec.replicas` at zero.
     pub time_at_zero_s: f64,
+    /// The autoscaler objects' status conditions at the end of the run.
+    pub autoscaler_conditions: Vec<ConditionSnapshot>,
     /// Simulated time from zero to the end of the run.
     pub sim_duration_s: f64,
     /// Prompt tokens processed by engines (recomputation after preemption included).

@@ -57,6 +57,15 @@ struct SloCheckWire<'a> {
 }
 
 #[derive(Serialize)]
+struct ConditionWire<'a> {
+    object: &'a str,
+    condition: &'a str,
+    status: &'a str,
+    reason: &'a str,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
 struct ResolvedWire {
     max_num_seqs: u32,
     max_num_batched_tokens: u32,
@@ -93,6 +102,7 @@ struct SummaryWire<'a> {
     scale_events_per_hour: f64,
     time_at_max_s: f64,
     time_at_zero_s: f64,
+    autoscaler_conditions: Vec<ConditionWire<'a>>,
     sim_duration_s: f64,
     prompt_tokens_total: u64,
     generation_tokens_total: u64,
@@ -160,6 +170,17 @@ pub fn write_summary_json(
         scale_events_per_hour: round9(s.scale_events_per_hour),
         time_at_max_s: round9(s.time_at_max_s),
         time_at_zero_s: round9(s.time_at_zero_s),
+        autoscaler_conditions: s
+            .autoscaler_conditions
+            .iter()
+            .map(|c| ConditionWire {
+                object: &c.object,
+                condition: &c.kind,
+                status: &c.status,
+                reason: &c.reason,
+                message: &c.message,
+            })
+            .collect(),
         sim_duration_s: round9(s.sim_duration_s),
         prompt_tokens_total: s.prompt_tokens_total,
         generation_tokens_total: s.generation_tokens_total,

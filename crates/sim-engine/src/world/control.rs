@@ -210,6 +210,46 @@ pub(super) fn replica_set_name(deployment: &str) -> String {
 }
 
 impl World<'_> {
+    /// The HPA's and the ScaledObject's status conditions now.
+    pub(super) fn autoscaler_conditions(&self) -> Vec<crate::ConditionSnapshot> {
+        let snap = |object: &str, c: &sim_policy::Condition| crate::ConditionSnapshot {
+            object: object.to_string(),
+            kind: c.kind.clone(),
+            status: c.status.as_str().to_string(),
+            reason: c.reason.clone(),
+            message: c.message.clone(),
+        };
+        let mut out = Vec::new();
+        match &self.spec.control.autoscaler {
+            AutoscalerSpec::Hpa(h) => {
+                let obj = format!("horizontalpodautoscaler/{}", h.name);
+                out.extend(
+                    self.control
+                        .hpa_state
+                        .conditions
+                        .iter()
+                        .map(|c| snap(&obj, c)),
+                );
+            }
+            AutoscalerSpec::Keda(k) => {
+                let so = format!("scaledobject/{}", k.config.name);
+                if let Some(ks) = &self.control.keda_state {
+                    out.extend(ks.conditions.iter().map(|c| snap(&so, c)));
+                }
+                let obj = format!("horizontalpodautoscaler/keda-hpa-{}", k.config.name);
+                out.extend(
+                    self.control
+                        .hpa_state
+                        .conditions
+                        .iter()
+                        .map(|c| snap(&obj, c)),
+                );
+            }
+            AutoscalerSpec::None | AutoscalerSpec::Kpa(_) => {}
+        }
+        out
+    }
+
     // ---- Events log -------------------------------------------------------------------------
 
     pub(super) fn event(&mut self, kind: &str, reason: &str, object: &str, message: &str) {

@@ -1035,6 +1035,7 @@ impl<'a> World<'a> {
             },
             time_at_max_s: self.time_at_max_ns as f64 / 1e9,
             time_at_zero_s: self.time_at_zero_ns as f64 / 1e9,
+            autoscaler_conditions: self.autoscaler_conditions(),
             sim_duration_s: end.as_secs_f64(),
             prompt_tokens_total: prompt,
             generation_tokens_total: tokens,

@@ -207,7 +207,14 @@ fn check(name: &str) {
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .filter_map(|l| {
-            if l.starts_with("event ") {
+            if let Some(rest) = l.strip_prefix("condition ") {
+                // `condition <Type> <Status> <Reason>` at the end of the run.
+                let want: Vec<&str> = rest.split_whitespace().collect();
+                let found = a.summary.autoscaler_conditions.iter().any(|c| {
+                    [c.kind.as_str(), c.status.as_str(), c.reason.as_str()] == want.as_slice()
+                });
+                (!found).then(|| format!("{l}: not in {:?}", a.summary.autoscaler_conditions))
+            } else if l.starts_with("event ") {
                 has_event(&a.events, l).err()
             } else if let Some(rest) = l.strip_prefix("count ") {
                 let (reason, cond) = rest.split_once(' ').unwrap_or((rest, ""));
