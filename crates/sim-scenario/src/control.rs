@@ -64,7 +64,7 @@ pub(crate) fn lower_control(
     })
 }
 
-fn positive(loc: &Locator<'_>, path: &[&str], v: f64) -> Result<f64, ScenarioError> {
+pub(crate) fn positive(loc: &Locator<'_>, path: &[&str], v: f64) -> Result<f64, ScenarioError> {
     if v.is_finite() && v > 0.0 {
         Ok(v)
     } else {
@@ -78,7 +78,7 @@ fn positive(loc: &Locator<'_>, path: &[&str], v: f64) -> Result<f64, ScenarioErr
     }
 }
 
-fn non_negative(loc: &Locator<'_>, path: &[&str], v: f64) -> Result<f64, ScenarioError> {
+pub(crate) fn non_negative(loc: &Locator<'_>, path: &[&str], v: f64) -> Result<f64, ScenarioError> {
     if v.is_finite() && v >= 0.0 {
         Ok(v)
     } else {

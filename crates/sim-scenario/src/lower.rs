@@ -15,6 +15,7 @@ use sim_engine::{
 };
 use sim_workload::{LengthDist, RateProfile, SyntheticSpec, TraceError, TraceFormat, Transform};
 
+use crate::control::{non_negative, positive};
 use crate::error::ScenarioError;
 use crate::locate::Locator;
 use crate::wire::{ArrivalsTable, DurationTable, LengthTable, ScenarioFile};
@@ -334,7 +335,7 @@ impl Lowering<'_> {
         };
         let termination_grace_s = d.termination_grace_s.unwrap_or(30.0);
         non_negative(
-            self,
+            self.loc,
             &["deployment", "termination_grace_s"],
             termination_grace_s,
         )?;
@@ -346,11 +347,11 @@ impl Lowering<'_> {
             checks_model: r.checks_model.unwrap_or(true),
         };
         non_negative(
-            self,
+            self.loc,
             &["readiness", "initial_delay_s"],
             readiness.initial_delay_s,
         )?;
-        positive(self, &["readiness", "period_s"], readiness.period_s)?;
+        positive(self.loc, &["readiness", "period_s"], readiness.period_s)?;
 
         // Cluster. The default pool fits the most replicas the autoscaler may ask for (GPU
         // time is charged per pod, not per node, so idle nodes cost nothing here).
@@ -415,7 +416,7 @@ impl Lowering<'_> {
             }
             "queue" => {
                 let timeout_s = rt.gateway_timeout_s.unwrap_or(300.0);
-                positive(self, &["routing", "gateway_timeout_s"], timeout_s)?;
+                positive(self.loc, &["routing", "gateway_timeout_s"], timeout_s)?;
                 NoEndpoint::Queue { timeout_s }
             }
             other => {
@@ -426,20 +427,24 @@ impl Lowering<'_> {
             }
         };
         if let Some(t) = rt.client_timeout_s {
-            positive(self, &["routing", "client_timeout_s"], t)?;
+            positive(self.loc, &["routing", "client_timeout_s"], t)?;
         }
 
         let slo = self.slo(&f)?;
         let usd_per_gpu_hour = f.cost.usd_per_gpu_hour.unwrap_or(gpu.usd_per_hour);
-        non_negative(self, &["cost", "usd_per_gpu_hour"], usd_per_gpu_hour)?;
+        non_negative(self.loc, &["cost", "usd_per_gpu_hour"], usd_per_gpu_hour)?;
 
         let run = &f.run;
         let timeline_interval_s = run.timeline_interval_s.unwrap_or(10.0);
-        positive(self, &["run", "timeline_interval_s"], timeline_interval_s)?;
+        positive(
+            self.loc,
+            &["run", "timeline_interval_s"],
+            timeline_interval_s,
+        )?;
         let drain_limit_s = run.drain_limit_s.unwrap_or(600.0);
-        non_negative(self, &["run", "drain_limit_s"], drain_limit_s)?;
+        non_negative(self.loc, &["run", "drain_limit_s"], drain_limit_s)?;
         if let Some(dur) = run.duration_s {
-            positive(self, &["run", "duration_s"], dur)?;
+            positive(self.loc, &["run", "duration_s"], dur)?;
         }
         let workload = self.workload(&f)?;
         match &control.autoscaler {
@@ -937,7 +942,7 @@ impl Lowering<'_> {
         let cv = a.cv.unwrap_or(default_cv);
         rate.validate()
             .map_err(|m| self.err(&[base[0], base[1], &named_key(&m)], m))?;
-        positive(self, &["workload", "arrivals", "cv"], cv)?;
+        positive(self.loc, &["workload", "arrivals", "cv"], cv)?;
         // The gaps are Gamma(shape 1/cv², scale cv²); both must be positive and finite.
         let (scale, shape) = (cv * cv, 1.0 / (cv * cv));
         if !(scale.is_finite() && scale > 0.0 && shape.is_finite() && shape > 0.0) {
@@ -1056,34 +1061,6 @@ fn first_word(message: &str) -> &str {
 fn named_key(message: &str) -> String {
     let word = first_word(message);
     word.split('[').next().unwrap_or(word).to_string()
-}
-
-fn positive(l: &Lowering<'_>, path: &[&str], v: f64) -> Result<(), ScenarioError> {
-    if v.is_finite() && v > 0.0 {
-        Ok(())
-    } else {
-        Err(l.err(
-            path,
-            format!(
-                "{} must be a positive number, got {v}",
-                path.last().unwrap_or(&"")
-            ),
-        ))
-    }
-}
-
-fn non_negative(l: &Lowering<'_>, path: &[&str], v: f64) -> Result<(), ScenarioError> {
-    if v.is_finite() && v >= 0.0 {
-        Ok(())
-    } else {
-        Err(l.err(
-            path,
-            format!(
-                "{} must be zero or more, got {v}",
-                path.last().unwrap_or(&"")
-            ),
-        ))
-    }
 }
 
 fn positive_u32(l: &Lowering<'_>, path: &[&str], v: u32) -> Result<(), ScenarioError> {

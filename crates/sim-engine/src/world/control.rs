@@ -711,68 +711,51 @@ impl World<'_> {
         }
     }
 
+    /// One HPA sync: the user's HPA reads the adapter; KEDA's HPA reads KEDA's metrics API.
     pub(super) fn on_hpa_sync(&mut self) {
-        let (config, sources, name) = match &self.spec.control.autoscaler {
-            AutoscalerSpec::Hpa(h) => (&h.config, &h.sources, h.name.clone()),
+        let (config, metrics, object) = match &self.spec.control.autoscaler {
+            AutoscalerSpec::Hpa(h) => {
+                let metrics: Vec<MetricObservation> = h
+                    .config
+                    .effective_metrics()
+                    .iter()
+                    .zip(&h.sources)
+                    .map(|(m, s)| self.observe(s, m))
+                    .collect();
+                (
+                    h.config.clone(),
+                    metrics,
+                    format!("horizontalpodautoscaler/{}", h.name),
+                )
+            }
             AutoscalerSpec::Keda(k) => {
-                return self.on_keda_hpa_sync(&k.config.name.clone());
+                let readings = self.keda_readings();
+                let target = self.target_state();
+                let mut ks = self.control.keda_state.take().expect("KEDA state");
+                let served =
+                    keda::hpa_metric_values(&k.config, &mut ks, self.now, &readings, target);
+                self.control.keda_state = Some(ks);
+                let unserved =
+                    || MetricObservation::Error("resource metrics are not simulated".into());
+                let metrics = served
+                    .into_iter()
+                    .map(|o| o.unwrap_or_else(unserved))
+                    .collect();
+                let config = self
+                    .control
+                    .hpa_config
+                    .clone()
+                    .expect("KEDA has a generated HPA");
+                (
+                    config,
+                    metrics,
+                    format!("horizontalpodautoscaler/keda-hpa-{}", k.config.name),
+                )
             }
             AutoscalerSpec::None | AutoscalerSpec::Kpa(_) => return,
         };
         self.queue
             .push(self.now + config.controller.sync_period, Ev::HpaSync);
-        let metrics: Vec<MetricObservation> = config
-            .effective_metrics()
-            .iter()
-            .zip(sources)
-            .map(|(m, s)| self.observe(s, m))
-            .collect();
-        let input = HpaInput {
-            now: self.now,
-            spec_replicas: self.desired as i32,
-            status_replicas: self.status_replicas(),
-            pods: self.pod_infos(),
-            metrics,
-        };
-        let mut state = std::mem::take(&mut self.control.hpa_state);
-        let decision = hpa::reconcile(config, &mut state, &input);
-        self.control.hpa_state = state;
-        for (i, st) in decision.metric_statuses.iter().enumerate() {
-            if let Some(slot) = self.control.inputs.get_mut(i) {
-                *slot = current_value(st);
-            }
-        }
-        self.apply_hpa_decision(
-            &format!("horizontalpodautoscaler/{name}"),
-            &decision,
-            config,
-        );
-    }
-
-    fn on_keda_hpa_sync(&mut self, so_name: &str) {
-        let AutoscalerSpec::Keda(k) = &self.spec.control.autoscaler else {
-            unreachable!()
-        };
-        let config = self
-            .control
-            .hpa_config
-            .clone()
-            .expect("KEDA has a generated HPA");
-        self.queue
-            .push(self.now + config.controller.sync_period, Ev::HpaSync);
-        let readings = self.keda_readings();
-        let target = self.target_state();
-        let mut ks = self.control.keda_state.take().expect("KEDA state");
-        let served = keda::hpa_metric_values(&k.config, &mut ks, self.now, &readings, target);
-        self.control.keda_state = Some(ks);
-        let metrics: Vec<MetricObservation> = served
-            .into_iter()
-            .map(|o| {
-                o.unwrap_or_else(|| {
-                    MetricObservation::Error("resource metrics are not simulated".into())
-                })
-            })
-            .collect();
         let input = HpaInput {
             now: self.now,
             spec_replicas: self.desired as i32,
@@ -783,11 +766,14 @@ impl World<'_> {
         let mut state = std::mem::take(&mut self.control.hpa_state);
         let decision = hpa::reconcile(&config, &mut state, &input);
         self.control.hpa_state = state;
-        self.apply_hpa_decision(
-            &format!("horizontalpodautoscaler/keda-hpa-{so_name}"),
-            &decision,
-            &config,
-        );
+        if matches!(self.spec.control.autoscaler, AutoscalerSpec::Hpa(_)) {
+            for (i, st) in decision.metric_statuses.iter().enumerate() {
+                if let Some(slot) = self.control.inputs.get_mut(i) {
+                    *slot = current_value(st);
+                }
+            }
+        }
+        self.apply_hpa_decision(&object, &decision, &config);
     }
 
     fn apply_hpa_decision(&mut self, object: &str, d: &HpaDecision, config: &HpaConfig) {
