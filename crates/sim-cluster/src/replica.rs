@@ -467,15 +467,7 @@ impl Replica {
                 });
             }
             if seq.generated >= seq.output_tokens {
-                let seq = self.running.remove(i);
-                self.free_blocks += seq.blocks;
-                if !seq.aborted {
-                    events.push(ReplicaEvent::Finished {
-                        id: seq.id,
-                        at: now,
-                        preemptions: seq.preemptions,
-                    });
-                }
+                self.retire_finished(i, now, events);
                 continue;
             }
             i += 1;
@@ -498,18 +490,23 @@ impl Replica {
             self.generation_tokens_total += u64::from(steps);
             debug_assert_eq!(seq.computed + 1, seq.num_tokens());
             if seq.generated >= seq.output_tokens {
-                let seq = self.running.remove(i);
-                self.free_blocks += seq.blocks;
-                if !seq.aborted {
-                    events.push(ReplicaEvent::Finished {
-                        id: seq.id,
-                        at: now,
-                        preemptions: seq.preemptions,
-                    });
-                }
+                self.retire_finished(i, now, events);
                 continue;
             }
             i += 1;
+        }
+    }
+
+    /// Removes the finished request at `running[i]`, frees its blocks and reports it.
+    fn retire_finished(&mut self, i: usize, now: SimTime, events: &mut Vec<ReplicaEvent>) {
+        let seq = self.running.remove(i);
+        self.free_blocks += seq.blocks;
+        if !seq.aborted {
+            events.push(ReplicaEvent::Finished {
+                id: seq.id,
+                at: now,
+                preemptions: seq.preemptions,
+            });
         }
     }
 
