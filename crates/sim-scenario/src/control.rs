@@ -168,6 +168,19 @@ fn prometheus(loc: &Locator<'_>, f: &ScenarioFile) -> Result<PrometheusSpec, Sce
     Ok(spec)
 }
 
+/// An optional non-negative number of seconds, or `default`.
+fn opt_secs(
+    loc: &Locator<'_>,
+    path: &[&str],
+    v: Option<f64>,
+    default: SimDuration,
+) -> Result<SimDuration, ScenarioError> {
+    match v {
+        None => Ok(default),
+        Some(x) => Ok(SimDuration::from_secs_f64(non_negative(loc, path, x)?)),
+    }
+}
+
 fn parse_query(
     loc: &Locator<'_>,
     path: &[&str],
@@ -182,17 +195,9 @@ fn controller(
     c: &ControllerTable,
 ) -> Result<ControllerFlags, ScenarioError> {
     let d = ControllerFlags::default();
-    let secs =
-        |key: &str, v: Option<f64>, default: SimDuration| -> Result<SimDuration, ScenarioError> {
-            match v {
-                None => Ok(default),
-                Some(x) => Ok(SimDuration::from_secs_f64(non_negative(
-                    loc,
-                    &[base, "controller", key],
-                    x,
-                )?)),
-            }
-        };
+    let secs = |key: &str, v: Option<f64>, default: SimDuration| {
+        opt_secs(loc, &[base, "controller", key], v, default)
+    };
     let sync_period = secs("sync_period_s", c.sync_period_s, d.sync_period)?;
     if sync_period == SimDuration::ZERO {
         return Err(loc.error(
@@ -939,16 +944,7 @@ fn kpa(
 ) -> Result<KpaLoopSpec, ScenarioError> {
     let d = KpaConfig::default();
     let secs =
-        |key: &str, v: Option<f64>, default: SimDuration| -> Result<SimDuration, ScenarioError> {
-            match v {
-                None => Ok(default),
-                Some(x) => Ok(SimDuration::from_secs_f64(non_negative(
-                    loc,
-                    &["kpa", key],
-                    x,
-                )?)),
-            }
-        };
+        |key: &str, v: Option<f64>, default: SimDuration| opt_secs(loc, &["kpa", key], v, default);
     let metric = match k.metric.as_deref().unwrap_or("concurrency") {
         "concurrency" => KpaMetric::Concurrency,
         "rps" => KpaMetric::Rps,

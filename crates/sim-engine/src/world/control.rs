@@ -372,29 +372,26 @@ impl World<'_> {
     pub(super) fn start_scraping(&mut self, pod: u32) {
         let interval = SimDuration::from_secs_f64(self.spec.control.prometheus.scrape_interval_s);
         let generation = self.pods[pod as usize].generation;
-        if self.control.scrape_vllm {
-            let key = format!("vllm/{}", self.pods[pod as usize].ctl.name);
-            let t = next_phase_time(self.now, interval, self.scrape_phase(&key, interval));
-            self.queue.push(
-                t,
-                Ev::Scrape {
-                    pod,
-                    generation,
-                    job: ScrapeJob::Vllm,
-                },
-            );
+        let jobs = [
+            (self.control.scrape_vllm, ScrapeJob::Vllm, "vllm"),
+            (self.control.scrape_dcgm, ScrapeJob::Dcgm, "dcgm"),
+        ];
+        for (on, job, prefix) in jobs {
+            if on {
+                let key = format!("{prefix}/{}", self.pods[pod as usize].ctl.name);
+                let t = next_phase_time(self.now, interval, self.scrape_phase(&key, interval));
+                self.queue.push(
+                    t,
+                    Ev::Scrape {
+                        pod,
+                        generation,
+                        job,
+                    },
+                );
+            }
         }
         if self.control.scrape_dcgm {
             let key = format!("dcgm/{}", self.pods[pod as usize].ctl.name);
-            let t = next_phase_time(self.now, interval, self.scrape_phase(&key, interval));
-            self.queue.push(
-                t,
-                Ev::Scrape {
-                    pod,
-                    generation,
-                    job: ScrapeJob::Dcgm,
-                },
-            );
             let collect =
                 SimDuration::from_secs_f64(self.spec.control.prometheus.dcgm_collect_interval_s);
             let window =
