@@ -164,6 +164,9 @@ fn cmd_run(
         write_file(&dir.join("events.log"), |w| {
             sim_report::write_events_log(w, &report)
         })?;
+        write_file(&dir.join("report.html"), |w| {
+            sim_report::write_report_html(w, &scenario, &report)
+        })?;
         write_file(&dir.join("timeline.csv"), |w| {
             sim_report::write_timeline_csv(w, &report)
         })?;

@@ -66,7 +66,13 @@ fn quickstart_matches_its_golden_summary_and_is_byte_identical_across_runs() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(stdout.contains("SLO attainment"), "{stdout}");
     }
-    for file in ["summary.json", "timeline.csv", "requests.csv"] {
+    for file in [
+        "summary.json",
+        "timeline.csv",
+        "requests.csv",
+        "events.log",
+        "report.html",
+    ] {
         assert_eq!(
             read(&a.join(file)),
             read(&b.join(file)),

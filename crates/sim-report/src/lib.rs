@@ -1,4 +1,5 @@
-//! Run outputs: `summary.json`, `timeline.csv`, `requests.csv`, and the text summary the CLI
+//! Run outputs: `summary.json`, `timeline.csv`, `events.log`, `requests.csv`, `report.html`
+//! (a self-contained page with SVG charts for design reviews), and the text summary the CLI
 //! prints.
 //!
 //! These files are public formats. Their columns and keys are defined here, in explicit wire
@@ -9,6 +10,10 @@
 //! in simulation order, keys in struct order. The same report always gives the same bytes.
 //!
 //! What it deliberately does not do: open files, or compute anything the engine did not.
+
+mod html;
+
+pub use html::write_report_html;
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
