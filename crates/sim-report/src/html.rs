@@ -194,10 +194,10 @@ pub fn write_report_html(
         .filter(|(_, n)| *n > 0)
         .map(|(f, n)| format!("{} {n}", f.name()))
         .collect();
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<table><tr><th class=\"l\">requests</th><th>total</th><th>completed</th><th>failed</th><th>in flight at end</th></tr>\
-         <tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></table>\n",
+         <tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr></table>",
         if failed.is_empty() {
             "no failures".to_string()
         } else {
@@ -222,11 +222,11 @@ pub fn write_report_html(
         );
     }
     h.push_str("</table>\n");
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<table><tr><th class=\"l\">SLO attainment</th><th>GPU-hours</th><th>cost (USD)</th><th>replicas mean / max</th>\
          <th>scale events</th><th>time at max (s)</th><th>time at zero (s)</th></tr>\
-         <tr><td class=\"l\">{:.2} %</td><td>{:.3}</td><td>{:.2}</td><td>{:.2} / {}</td><td>{}</td><td>{:.0}</td><td>{:.0}</td></tr></table>\n",
+         <tr><td class=\"l\">{:.2} %</td><td>{:.3}</td><td>{:.2}</td><td>{:.2} / {}</td><td>{}</td><td>{:.0}</td><td>{:.0}</td></tr></table>",
         s.slo_attainment * 100.0,
         s.gpu_hours,
         s.cost_usd,
