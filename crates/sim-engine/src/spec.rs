@@ -229,6 +229,8 @@ pub enum MetricSource {
     PerPod {
         /// The adapter's `metricsQuery` with its templates filled in.
         query: sim_metrics::Query,
+        /// The Prometheus series behind it, which the adapter must have discovered.
+        series: String,
     },
     /// An Object or External metric: the query's result elements, each one value.
     Values {
@@ -253,6 +255,9 @@ pub struct HpaLoopSpec {
     pub sources: Vec<MetricSource>,
     /// Time of the first sync. `None`: a seeded point in the first sync period.
     pub first_sync_s: Option<f64>,
+    /// The Prometheus Adapter's `--metrics-relist-interval`: a series it has not listed yet
+    /// cannot be served. Series present when the run starts warm count as listed.
+    pub adapter_relist_interval_s: f64,
 }
 
 /// One KEDA trigger's query.

@@ -247,6 +247,12 @@ impl Store {
         self.stale_if_present(&up_labels(target), t)
     }
 
+    /// Whether any series of metric `name` is held (what the Prometheus Adapter's relist,
+    /// a series query, discovers).
+    pub fn has_metric(&self, name: &str) -> bool {
+        self.metrics.get(name).is_some_and(|m| !m.is_empty())
+    }
+
     /// Number of series currently held.
     pub fn series_count(&self) -> usize {
         self.metrics.values().map(BTreeMap::len).sum()

@@ -497,6 +497,11 @@ fn hpa(
     }
     Ok(HpaLoopSpec {
         first_sync_s: h.first_sync_s,
+        adapter_relist_interval_s: positive(
+            loc,
+            &["adapter", "relist_interval_s"],
+            f.adapter.relist_interval_s.unwrap_or(60.0),
+        )?,
         name: h
             .name
             .clone()
@@ -682,7 +687,7 @@ fn adapter_source(
                 .replace("<<.LabelMatchers>>", &matchers)
                 .replace("<<.GroupBy>>", "pod");
             let query = parse_query(loc, path, &text)?;
-            return Ok(MetricSource::PerPod { query });
+            return Ok(MetricSource::PerPod { query, series });
         }
     }
     // Like a real adapter without a matching rule: the HPA sees an error every sync.

@@ -349,6 +349,9 @@ pub struct ScrapeFailureTable {
 pub struct AdapterTable {
     /// Rules, tried in order. Default: `vllm:X` served as `vllm_X`, and `DCGM_*` as is.
     pub rules: Option<Vec<AdapterRuleTable>>,
+    /// `--metrics-relist-interval` (default 60 s, the Helm chart's value): how often the
+    /// adapter lists series; a metric that appears in between is unknown until the next list.
+    pub relist_interval_s: Option<f64>,
 }
 
 /// `[[adapter.rules]]`, as in the adapter's config (`seriesQuery`, `name`, `metricsQuery`).

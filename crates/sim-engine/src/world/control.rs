@@ -41,6 +41,8 @@ pub(super) struct Control {
     pub(super) events: Vec<String>,
     /// Knative's autoscaler, when it is the one in the loop.
     pub(super) kpa: Option<super::kpa::KpaRuntime>,
+    /// Series the Prometheus Adapter has listed (and can serve).
+    pub(super) listed: Vec<String>,
 }
 
 impl Control {
@@ -70,7 +72,7 @@ impl Control {
             AutoscalerSpec::Hpa(h) => {
                 for (m, s) in h.config.effective_metrics().iter().zip(&h.sources) {
                     match s {
-                        MetricSource::PerPod { query } | MetricSource::Values { query } => {
+                        MetricSource::PerPod { query, .. } | MetricSource::Values { query } => {
                             add(query)
                         }
                         MetricSource::Unavailable { .. } => {}
@@ -121,6 +123,7 @@ impl Control {
             last_warning: None,
             events: Vec::new(),
             kpa: None,
+            listed: Vec::new(),
         }
     }
 }
@@ -669,7 +672,15 @@ impl World<'_> {
         let now = self.now;
         match source {
             MetricSource::Unavailable { message } => MetricObservation::Error(message.clone()),
-            MetricSource::PerPod { query } => match self.query(query) {
+            MetricSource::PerPod { series, .. }
+                if !self.control.listed.iter().any(|s| s == series) =>
+            {
+                MetricObservation::Error(format!(
+                    "unable to fetch metrics from custom metrics API: the server could not find the metric {} for pods",
+                    metric_name(spec)
+                ))
+            }
+            MetricSource::PerPod { query, .. } => match self.query(query) {
                 Err(e) => MetricObservation::Error(e),
                 Ok(Value::Scalar(_)) => {
                     MetricObservation::Error("the adapter's query returned a scalar".into())
@@ -814,6 +825,62 @@ impl World<'_> {
         }
     }
 
+    // ---- The Prometheus Adapter ---------------------------------------------------------
+
+    /// The series behind the HPA's Pods metrics.
+    fn adapter_series(&self) -> Vec<String> {
+        let AutoscalerSpec::Hpa(h) = &self.spec.control.autoscaler else {
+            return Vec::new();
+        };
+        let mut v: Vec<String> = h
+            .sources
+            .iter()
+            .filter_map(|s| match s {
+                MetricSource::PerPod { series, .. } => Some(series.clone()),
+                _ => None,
+            })
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// Starts the adapter's relist loop. A run that starts warm began long after the adapter
+    /// did, so the series its pods already expose count as listed.
+    pub(super) fn start_adapter(&mut self) {
+        let AutoscalerSpec::Hpa(h) = &self.spec.control.autoscaler else {
+            return;
+        };
+        let series = self.adapter_series();
+        if series.is_empty() {
+            return;
+        }
+        if self.spec.pods.initial_ready && self.spec.pods.replicas > 0 {
+            let (vllm, dcgm) = (self.control.scrape_vllm, self.control.scrape_dcgm);
+            self.control.listed = series
+                .into_iter()
+                .filter(|s| if s.starts_with("DCGM") { dcgm } else { vllm })
+                .collect();
+        }
+        let interval = SimDuration::from_secs_f64(h.adapter_relist_interval_s);
+        self.queue.push(SimTime::ZERO + interval, Ev::AdapterRelist);
+    }
+
+    pub(super) fn on_adapter_relist(&mut self) {
+        let AutoscalerSpec::Hpa(h) = &self.spec.control.autoscaler else {
+            return;
+        };
+        self.queue.push(
+            self.now + SimDuration::from_secs_f64(h.adapter_relist_interval_s),
+            Ev::AdapterRelist,
+        );
+        for s in self.adapter_series() {
+            if !self.control.listed.contains(&s) && self.control.store.has_metric(&s) {
+                self.control.listed.push(s);
+            }
+        }
+    }
+
     // ---- KEDA -----------------------------------------------------------------------------
 
     fn keda_readings(&self) -> Vec<Result<f64, String>> {
@@ -867,6 +934,16 @@ impl World<'_> {
             assert!((0..=max).contains(&n), "KEDA wrote {n} outside [0, {max}]");
             self.set_desired(n as u32, &object);
         }
+    }
+}
+
+fn metric_name(spec: &MetricSpec) -> &str {
+    match spec {
+        MetricSpec::Pods { metric, .. }
+        | MetricSpec::Object { metric, .. }
+        | MetricSpec::External { metric, .. } => metric,
+        MetricSpec::Resource { name, .. } | MetricSpec::ContainerResource { name, .. } => name,
+        MetricSpec::Unknown { source_type } => source_type,
     }
 }
 

@@ -82,6 +82,7 @@ enum Ev {
         generation: u64,
     },
     HpaSync,
+    AdapterRelist,
     KedaPoll,
     KpaSecond,
     KpaTick {
@@ -294,6 +295,7 @@ impl<'a> World<'a> {
         self.record_ready_change();
         self.schedule_control_loops();
         self.start_scraping_gateway();
+        self.start_adapter();
         self.pull_next_arrival()?;
         let tick = SimTime::ZERO + self.tick_interval();
         self.queue.push(tick, Ev::Tick);
@@ -382,6 +384,7 @@ impl<'a> World<'a> {
                 }
                 Ev::DcgmCollect { pod, generation } => self.on_dcgm_collect(pod, generation),
                 Ev::HpaSync => self.on_hpa_sync(),
+                Ev::AdapterRelist => self.on_adapter_relist(),
                 Ev::KedaPoll => self.on_keda_poll(),
                 Ev::KpaSecond => self.on_kpa_second(),
                 Ev::KpaTick { periodic } => self.on_kpa_tick(periodic),

@@ -329,3 +329,8 @@ fn troubleshooting_no_stabilization_flaps_and_a_window_stops_it() {
 fn keda_at_zero_behind_a_plain_service_fails_requests_and_never_wakes() {
     check("keda_zero_fail");
 }
+
+#[test]
+fn the_adapter_serves_a_new_metric_only_after_its_next_relist() {
+    check("adapter_relist");
+}
