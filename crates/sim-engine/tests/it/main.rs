@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use sim_engine::{RunOptions, RunReport, Summary};
 use sim_scenario::{Files, Scenario, WorkloadPlan};
 
+mod random;
+
 struct Disk;
 
 impl Files for Disk {
