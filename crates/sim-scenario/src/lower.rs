@@ -373,6 +373,21 @@ impl Lowering<'_> {
             AutoscalerSpec::Kpa(k) => k.config.max_scale,
         }
         .max(d.replicas);
+        // Every pod is simulated; past this the run would be a memory test, not a study.
+        const MAX_REPLICAS: u32 = 10_000;
+        if most_replicas > MAX_REPLICAS {
+            let path: &[&str] = match &control.autoscaler {
+                _ if d.replicas > MAX_REPLICAS => &["deployment", "replicas"],
+                AutoscalerSpec::Hpa(_) => &["hpa", "max_replicas"],
+                AutoscalerSpec::Keda(_) => &["keda", "max_replica_count"],
+                AutoscalerSpec::Kpa(_) => &["kpa", "max_scale"],
+                AutoscalerSpec::None => &["deployment", "replicas"],
+            };
+            return Err(self.err(
+                path,
+                format!("at most {MAX_REPLICAS} replicas are simulated, got {most_replicas}"),
+            ));
+        }
         // In u64: replicas × TP can exceed u32. The quotient cannot, as TP ≤ gpus_per_node.
         let needed_nodes = (u64::from(most_replicas) * u64::from(tp))
             .div_ceil(u64::from(gpus_per_node))
