@@ -350,8 +350,12 @@ fn write_outputs(
     write_file(&out.join("pareto.csv"), |w| {
         sim_sweep::write_pareto_csv(w, plan, &stats, &front)
     })?;
+    let best = sim_sweep::best(plan, &stats);
+    write_file(&out.join("report.html"), |w| {
+        sim_sweep::write_report_html(w, plan, &stats, &front, best)
+    })?;
     let best_path = out.join("best.toml");
-    match sim_sweep::best(plan, &stats) {
+    match best {
         Some(p) => {
             let rebase = |resolved: &str| relative_to(resolved, out);
             write_text(

@@ -13,6 +13,7 @@ const FILES: &[&str] = &[
     "points.csv",
     "pareto.csv",
     "best.toml",
+    "report.html",
 ];
 
 fn sim(args: &[&str], env: &[(&str, &str)]) -> Output {

@@ -25,6 +25,7 @@ mod doc;
 mod error;
 mod output;
 mod plan;
+mod report;
 mod run;
 mod stats;
 mod wire;
@@ -35,5 +36,6 @@ pub use output::{
     write_points_csv, write_results_csv,
 };
 pub use plan::{Check, FORMAT_VERSION, METRICS, PATH_KEYS, Plan, fnv1a64, is_sweep, plan};
+pub use report::write_report_html;
 pub use run::{JobResult, Runner};
 pub use stats::{PointStats, best, nearest_miss, pareto, relative_miss, student_t_975, summarize};

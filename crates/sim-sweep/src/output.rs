@@ -137,7 +137,7 @@ pub fn shard_jobs(plan: &Plan, shard: Option<(usize, usize)>) -> Vec<usize> {
 }
 
 /// An axis value as a CSV cell: strings bare, everything else in TOML form.
-fn cell(v: &Value) -> String {
+pub(crate) fn cell(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
