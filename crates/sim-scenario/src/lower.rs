@@ -845,6 +845,25 @@ impl Lowering<'_> {
                     spec.output_tokens = self.lengths("output_tokens", t)?;
                 }
                 spec.validate().map_err(|m| self.err(&["workload"], m))?;
+                // A bound on the run's size: a typo such as rate_rps = 1e9 must be an error,
+                // not a simulation of sixty billion requests.
+                let expected =
+                    spec.rate.expected_requests(0.0, spec.duration_s) * transform.rate_scale;
+                let limit = sim_engine::MAX_REQUESTS_PER_RUN as f64;
+                if !(expected <= limit) {
+                    let path: &[&str] = if w.arrivals.is_some() {
+                        &["workload", "arrivals"]
+                    } else {
+                        &["run", "duration_s"]
+                    };
+                    return Err(self.err(
+                        path,
+                        format!(
+                            "this workload would generate about {expected:.3e} requests; a run is limited to {limit:.0e} \
+                             (shorten run.duration_s or lower the rate)"
+                        ),
+                    ));
+                }
                 Ok(WorkloadPlan::Synthetic { spec, transform })
             }
             other => Err(self.err(

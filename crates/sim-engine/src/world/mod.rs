@@ -21,6 +21,10 @@ mod reqs;
 
 use control::{Control, PodControl};
 
+/// The most requests one run simulates: a bound on memory and time, so that a typo in a
+/// rate is an error rather than a run that never ends.
+pub const MAX_REQUESTS_PER_RUN: u64 = 50_000_000;
+
 /// Runs one simulation. A pure function of `(spec, seed, workload)`.
 ///
 /// # Errors
@@ -403,6 +407,12 @@ impl<'a> World<'a> {
     fn pull_next_arrival(&mut self) -> Result<(), TraceError> {
         if self.stream_done {
             return Ok(());
+        }
+        if self.reqs.arrived() >= MAX_REQUESTS_PER_RUN {
+            return Err(TraceError::Invalid(format!(
+                "the workload has more than {MAX_REQUESTS_PER_RUN} requests, the most one run simulates; \
+                 use a window (workload.window_duration_s) or a lower rate_scale"
+            )));
         }
         match self.workload.next() {
             Some(Ok(req)) if self.horizon.is_none_or(|h| req.arrival <= h) => {
