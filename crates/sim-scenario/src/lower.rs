@@ -850,7 +850,7 @@ impl Lowering<'_> {
                 let expected =
                     spec.rate.expected_requests(0.0, spec.duration_s) * transform.rate_scale;
                 let limit = sim_engine::MAX_REQUESTS_PER_RUN as f64;
-                if !(expected <= limit) {
+                if expected.is_nan() || expected > limit {
                     let path: &[&str] = if w.arrivals.is_some() {
                         &["workload", "arrivals"]
                     } else {
