@@ -78,6 +78,28 @@ pub(crate) fn positive(loc: &Locator<'_>, path: &[&str], v: f64) -> Result<f64, 
     }
 }
 
+/// A number of seconds with a floor: intervals below it would only make a run slow, never
+/// more faithful (Kubernetes, KEDA and Prometheus do not go below these either).
+pub(crate) fn at_least(
+    loc: &Locator<'_>,
+    path: &[&str],
+    v: f64,
+    min: f64,
+    unit: &str,
+) -> Result<f64, ScenarioError> {
+    if v.is_finite() && v >= min {
+        Ok(v)
+    } else {
+        Err(loc.error(
+            path,
+            format!(
+                "{} must be at least {min} {unit}, got {v}",
+                path.last().unwrap_or(&"")
+            ),
+        ))
+    }
+}
+
 pub(crate) fn non_negative(loc: &Locator<'_>, path: &[&str], v: f64) -> Result<f64, ScenarioError> {
     if v.is_finite() && v >= 0.0 {
         Ok(v)
@@ -143,16 +165,20 @@ fn prometheus(loc: &Locator<'_>, f: &ScenarioFile) -> Result<PrometheusSpec, Sce
             ));
         }
     }
-    positive(
+    at_least(
         loc,
         &["prometheus", "scrape_interval_s"],
         spec.scrape_interval_s,
+        1.0,
+        "s",
     )?;
     positive(loc, &["prometheus", "lookback_s"], spec.lookback_s)?;
-    positive(
+    at_least(
         loc,
         &["prometheus", "dcgm_collect_interval_s"],
         spec.dcgm_collect_interval_s,
+        0.1,
+        "s",
     )?;
     positive(
         loc,
@@ -199,12 +225,13 @@ fn controller(
         opt_secs(loc, &[base, "controller", key], v, default)
     };
     let sync_period = secs("sync_period_s", c.sync_period_s, d.sync_period)?;
-    if sync_period == SimDuration::ZERO {
-        return Err(loc.error(
-            &[base, "controller", "sync_period_s"],
-            "sync_period_s must be positive",
-        ));
-    }
+    at_least(
+        loc,
+        &[base, "controller", "sync_period_s"],
+        sync_period.as_secs_f64(),
+        1.0,
+        "s",
+    )?;
     let tolerance = match c.tolerance {
         None => d.tolerance,
         Some(t) => non_negative(loc, &[base, "controller", "tolerance"], t)?,
@@ -778,12 +805,13 @@ fn keda(loc: &Locator<'_>, k: &KedaTable, names: &Names) -> Result<KedaLoopSpec,
     }
     let mut cfg = KedaConfig::new(&name, triggers);
     cfg.polling_interval = secs("polling_interval_s", k.polling_interval_s, 30.0)?;
-    if cfg.polling_interval == SimDuration::ZERO {
-        return Err(loc.error(
-            &["keda", "polling_interval_s"],
-            "polling_interval_s must be positive",
-        ));
-    }
+    at_least(
+        loc,
+        &["keda", "polling_interval_s"],
+        cfg.polling_interval.as_secs_f64(),
+        1.0,
+        "s",
+    )?;
     cfg.cooldown_period = secs("cooldown_period_s", k.cooldown_period_s, 300.0)?;
     cfg.initial_cooldown_period = secs(
         "initial_cooldown_period_s",
@@ -995,7 +1023,13 @@ fn kpa(
         max_scale: k.max_scale.unwrap_or(d.max_scale),
         initial_scale: k.initial_scale.unwrap_or(d.initial_scale),
         activation_scale: k.activation_scale.unwrap_or(d.activation_scale),
-        tick_interval: secs("tick_interval_s", k.tick_interval_s, d.tick_interval)?,
+        tick_interval: SimDuration::from_secs_f64(at_least(
+            loc,
+            &["kpa", "tick_interval_s"],
+            k.tick_interval_s.unwrap_or(d.tick_interval.as_secs_f64()),
+            0.5,
+            "s",
+        )?),
         enable_scale_to_zero: k.enable_scale_to_zero.unwrap_or(d.enable_scale_to_zero),
         target_burst_capacity: k.target_burst_capacity.unwrap_or(d.target_burst_capacity),
         ..d

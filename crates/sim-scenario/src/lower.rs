@@ -15,7 +15,7 @@ use sim_engine::{
 };
 use sim_workload::{LengthDist, RateProfile, SyntheticSpec, TraceError, TraceFormat, Transform};
 
-use crate::control::{non_negative, positive};
+use crate::control::{at_least, non_negative, positive};
 use crate::error::ScenarioError;
 use crate::locate::Locator;
 use crate::wire::{ArrivalsTable, DurationTable, LengthTable, ScenarioFile};
@@ -351,7 +351,13 @@ impl Lowering<'_> {
             &["readiness", "initial_delay_s"],
             readiness.initial_delay_s,
         )?;
-        positive(self.loc, &["readiness", "period_s"], readiness.period_s)?;
+        at_least(
+            self.loc,
+            &["readiness", "period_s"],
+            readiness.period_s,
+            1.0,
+            "s",
+        )?;
 
         // Cluster. The default pool fits the most replicas the autoscaler may ask for (GPU
         // time is charged per pod, not per node, so idle nodes cost nothing here).
@@ -451,15 +457,29 @@ impl Lowering<'_> {
 
         let run = &f.run;
         let timeline_interval_s = run.timeline_interval_s.unwrap_or(10.0);
-        positive(
+        at_least(
             self.loc,
             &["run", "timeline_interval_s"],
             timeline_interval_s,
+            0.1,
+            "s",
         )?;
         let drain_limit_s = run.drain_limit_s.unwrap_or(600.0);
         non_negative(self.loc, &["run", "drain_limit_s"], drain_limit_s)?;
         if let Some(dur) = run.duration_s {
             positive(self.loc, &["run", "duration_s"], dur)?;
+            if dur > 30.0 * 86_400.0 {
+                return Err(self.err(
+                    &["run", "duration_s"],
+                    format!("duration_s is limited to 30 days, got {dur}"),
+                ));
+            }
+        }
+        if drain_limit_s > 7.0 * 86_400.0 {
+            return Err(self.err(
+                &["run", "drain_limit_s"],
+                format!("drain_limit_s is limited to 7 days, got {drain_limit_s}"),
+            ));
         }
         let workload = self.workload(&f)?;
         match &control.autoscaler {
