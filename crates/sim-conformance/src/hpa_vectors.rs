@@ -566,16 +566,7 @@ fn behavior_rate(i: BehaviorRateInput, exp: &Value, c: &mut Checker) -> Result<(
         true,
         now(),
     );
-    c.check(
-        "desiredReplicas",
-        get_i64(exp, "desiredReplicas"),
-        i64::from(d),
-    );
-    c.check(
-        "reason",
-        get_str(exp, "reason").map(str::to_string),
-        reason.to_string(),
-    );
+    c.desired_and_reason(exp, d, reason);
     Ok(())
 }
 
@@ -701,16 +692,7 @@ fn legacy_rate(i: LegacyRateInput, exp: &Value, c: &mut Checker) -> Result<(), S
         i.scale_up_limit_factor,
         i.scale_up_limit_minimum,
     );
-    c.check(
-        "desiredReplicas",
-        get_i64(exp, "desiredReplicas"),
-        i64::from(d),
-    );
-    c.check(
-        "reason",
-        get_str(exp, "reason").map(str::to_string),
-        reason.to_string(),
-    );
+    c.desired_and_reason(exp, d, reason);
     Ok(())
 }
 

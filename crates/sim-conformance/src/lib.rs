@@ -150,6 +150,20 @@ impl Checker {
     }
 }
 
+impl Checker {
+    /// The two fields every rate-limit vector asserts: the limited replica count and its
+    /// reason.
+    pub(crate) fn desired_and_reason(&mut self, exp: &Value, desired: i32, reason: &str) {
+        let want_desired = exp.get("desiredReplicas").and_then(Value::as_i64);
+        self.check("desiredReplicas", want_desired, i64::from(desired));
+        let want_reason = exp
+            .get("reason")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        self.check("reason", want_reason, reason.to_string());
+    }
+}
+
 /// Decodes a wire struct from JSON with a readable error.
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(v: Value, what: &str) -> Result<T, String> {
     serde_json::from_value(v).map_err(|e| format!("{what}: {e}"))

@@ -1007,23 +1007,24 @@ mod tests {
 
     #[test]
     fn phase_times_land_on_the_grid() {
-        let s = SimDuration::from_secs;
-        assert_eq!(
-            next_phase_time(SimTime::from_secs(0), s(15), s(4)),
-            SimTime::from_secs(4)
-        );
-        assert_eq!(
-            next_phase_time(SimTime::from_secs(4), s(15), s(4)),
-            SimTime::from_secs(4)
-        );
-        assert_eq!(
-            next_phase_time(SimTime::from_secs(5), s(15), s(4)),
-            SimTime::from_secs(19)
-        );
-        assert_eq!(
-            next_phase_time(SimTime::from_secs(31), s(15), s(0)),
-            SimTime::from_secs(45)
-        );
+        // (now, interval, phase) -> first grid time at or after now, all in seconds.
+        for (now, interval, phase, expected) in [
+            (0, 15, 4, 4),
+            (4, 15, 4, 4),
+            (5, 15, 4, 19),
+            (31, 15, 0, 45),
+        ] {
+            let got = next_phase_time(
+                SimTime::from_secs(now),
+                SimDuration::from_secs(interval),
+                SimDuration::from_secs(phase),
+            );
+            assert_eq!(
+                got,
+                SimTime::from_secs(expected),
+                "now {now} interval {interval} phase {phase}"
+            );
+        }
     }
 
     #[test]
