@@ -1,7 +1,9 @@
 //! The `sim` command line: the only place that touches files, the terminal or the clock.
 //!
-//! Exit codes: 0 success; 2 bad input (scenario, trace, manifest or flags), with a message
-//! naming file:line:col; 1 any other failure (for example a disk that refuses a write).
+//! Exit codes: 0 success; 2 bad input (scenario, trace, manifest, flags or output folder),
+//! with a message naming file:line:col or the flag, before any simulation; 3 an SLO violated
+//! (`sim check`) or a warning under `--strict`; 1 any other failure (for example a disk that
+//! refuses a write).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::fs;
@@ -11,6 +13,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod out_dir;
 mod sweep_cmd;
 
 use sim_engine::RunOptions;
@@ -39,6 +42,12 @@ enum Command {
         /// Also write one row per request to requests.csv.
         #[arg(long)]
         requests: bool,
+        /// Replace an --out folder that holds something other than a run's outputs.
+        #[arg(long)]
+        force: bool,
+        /// Exit 3 when the run has any warning.
+        #[arg(long)]
+        strict: bool,
     },
     /// Run a sweep: many points of a base scenario, several seeds each, in parallel.
     Sweep {
@@ -52,9 +61,16 @@ enum Command {
         #[arg(long)]
         jobs: Option<usize>,
         /// Run only shard I of N (0-based; default from JOB_COMPLETION_INDEX and
-        /// SIM_SHARD_COUNT when both are set).
+        /// SIM_SHARD_COUNT, which must be set together).
         #[arg(long)]
         shard: Option<String>,
+        /// Replace an --out folder that holds something else (another sweep's results
+        /// included) instead of refusing it.
+        #[arg(long)]
+        force: bool,
+        /// Exit 3 when any run has a warning.
+        #[arg(long)]
+        strict: bool,
     },
     /// Combine the folders of a sharded sweep into the files of an unsharded one.
     Merge {
@@ -64,6 +80,9 @@ enum Command {
         /// The folder to write.
         #[arg(long)]
         out: PathBuf,
+        /// Replace an --out folder that holds something else.
+        #[arg(long)]
+        force: bool,
     },
     /// Dry run: what an HPA or a ScaledObject decides on given metric values, and why.
     Explain {
@@ -77,6 +96,10 @@ enum Command {
         /// Parallel runs for a sweep (default: the number of cores).
         #[arg(long)]
         jobs: Option<usize>,
+        /// Judge the SLO even when a run has warnings (by default a warning fails the
+        /// check with exit 3, since a misconfigured autoscaler makes the verdict moot).
+        #[arg(long)]
+        allow_warnings: bool,
     },
 }
 
@@ -86,6 +109,8 @@ enum Failure {
     Input(String),
     /// Anything else: exit 1.
     Other(String),
+    /// An SLO violated, or warnings under --strict: exit 3 (already reported).
+    Verdict,
 }
 
 impl From<ScenarioError> for Failure {
@@ -102,23 +127,37 @@ fn main() -> ExitCode {
             out,
             seed,
             requests,
-        } => cmd_run(&scenario, out.as_deref(), seed, requests),
+            force,
+            strict,
+        } => cmd_run(
+            &scenario,
+            out.as_deref(),
+            seed,
+            RunFlags {
+                requests,
+                force,
+                strict,
+            },
+        ),
         Command::Sweep {
             sweep,
             out,
             jobs,
             shard,
-        } => sweep_cmd::cmd_sweep(&sweep, &out, jobs, shard.as_deref()),
+            force,
+            strict,
+        } => sweep_cmd::cmd_sweep(&sweep, &out, jobs, shard.as_deref(), force, strict),
         Command::Explain { file } => cmd_explain(&file),
-        Command::Merge { shards, out } => sweep_cmd::cmd_merge(&shards, &out),
-        Command::Check { file, jobs } => match sweep_cmd::cmd_check(&file, jobs) {
-            Ok(true) => Ok(()),
-            Ok(false) => return ExitCode::from(3),
-            Err(e) => Err(e),
-        },
+        Command::Merge { shards, out, force } => sweep_cmd::cmd_merge(&shards, &out, force),
+        Command::Check {
+            file,
+            jobs,
+            allow_warnings,
+        } => sweep_cmd::cmd_check(&file, jobs, !allow_warnings),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Verdict) => ExitCode::from(3),
         Err(Failure::Input(msg)) => {
             eprintln!("error: {msg}");
             ExitCode::from(2)
@@ -145,37 +184,91 @@ fn load_scenario(path: &Path) -> Result<Scenario, Failure> {
     Ok(sim_scenario::load(&display, &text, &DiskFiles)?)
 }
 
+/// `sim run`'s switches.
+struct RunFlags {
+    requests: bool,
+    force: bool,
+    strict: bool,
+}
+
 fn cmd_run(
     path: &Path,
     out: Option<&Path>,
     seed: Option<u64>,
-    keep_requests: bool,
+    flags: RunFlags,
 ) -> Result<(), Failure> {
     let scenario = load_scenario(path)?;
     let seed = seed.unwrap_or(scenario.seed);
-    let report = run_scenario(&scenario, seed, RunOptions { keep_requests })?;
-    print!("{}", sim_report::render_text(&scenario, &report.summary));
-    if let Some(dir) = out {
-        fs::create_dir_all(dir)
-            .map_err(|e| Failure::Other(format!("{}: cannot create: {e}", dir.display())))?;
-        write_file(&dir.join("summary.json"), |w| {
-            sim_report::write_summary_json(w, &scenario, &report)
-        })?;
-        write_file(&dir.join("events.log"), |w| {
-            sim_report::write_events_log(w, &report)
-        })?;
-        write_file(&dir.join("report.html"), |w| {
-            sim_report::write_report_html(w, &scenario, &report)
-        })?;
-        write_file(&dir.join("timeline.csv"), |w| {
-            sim_report::write_timeline_csv(w, &report)
-        })?;
-        if keep_requests {
-            write_file(&dir.join("requests.csv"), |w| {
-                sim_report::write_requests_csv(w, &report)
-            })?;
+    // The output folder is checked before any simulation.
+    let dir = match out {
+        Some(o) => {
+            let dir = out_dir::OutDir::prepare(o, out_dir::Kind::Run, flags.force)?;
+            dir.fresh_staging()?;
+            Some(dir)
         }
-        println!("wrote {}", dir.display());
+        None => None,
+    };
+    let report = run_scenario(
+        &scenario,
+        seed,
+        RunOptions {
+            keep_requests: flags.requests,
+        },
+    );
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(d) = &dir {
+                d.abandon();
+            }
+            return Err(e);
+        }
+    };
+    print!("{}", sim_report::render_text(&scenario, &report.summary));
+    let warnings = sim_report::warnings(&scenario, &report);
+    eprint!("{}", sim_report::render_warnings(&warnings));
+    if let Some(dir) = &dir {
+        let written =
+            write_run(&dir.staging, &scenario, &report, flags.requests).and_then(|()| dir.commit());
+        if let Err(e) = written {
+            dir.abandon();
+            return Err(e);
+        }
+        println!("wrote {}", dir.target.display());
+    }
+    if flags.strict && !warnings.is_empty() {
+        eprintln!(
+            "error: --strict: the run has {} warning(s), listed above",
+            warnings.len()
+        );
+        return Err(Failure::Verdict);
+    }
+    Ok(())
+}
+
+/// Writes a run's files into `dir`.
+fn write_run(
+    dir: &Path,
+    scenario: &Scenario,
+    report: &sim_engine::RunReport,
+    keep_requests: bool,
+) -> Result<(), Failure> {
+    write_file(&dir.join("summary.json"), |w| {
+        sim_report::write_summary_json(w, scenario, report)
+    })?;
+    write_file(&dir.join("events.log"), |w| {
+        sim_report::write_events_log(w, report)
+    })?;
+    write_file(&dir.join("report.html"), |w| {
+        sim_report::write_report_html(w, scenario, report)
+    })?;
+    write_file(&dir.join("timeline.csv"), |w| {
+        sim_report::write_timeline_csv(w, report)
+    })?;
+    if keep_requests {
+        write_file(&dir.join("requests.csv"), |w| {
+            sim_report::write_requests_csv(w, report)
+        })?;
     }
     Ok(())
 }
@@ -214,17 +307,23 @@ fn run_scenario(
     })
 }
 
-/// Writes a file atomically: into a temporary sibling, then renamed over the target.
+/// Writes a file atomically: into a temporary sibling, then renamed over the target. A failed
+/// write leaves no temporary file behind.
 fn write_file(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<fs::File>) -> std::io::Result<()>,
 ) -> Result<(), Failure> {
     let tmp = path.with_extension("tmp");
-    let fail = |e: std::io::Error| Failure::Other(format!("{}: cannot write: {e}", path.display()));
-    let file = fs::File::create(&tmp).map_err(fail)?;
-    let mut w = BufWriter::new(file);
-    write(&mut w).map_err(fail)?;
-    w.flush().map_err(fail)?;
-    drop(w);
-    fs::rename(&tmp, path).map_err(fail)
+    let result = (|| {
+        let file = fs::File::create(&tmp)?;
+        let mut w = BufWriter::new(file);
+        write(&mut w)?;
+        w.flush()?;
+        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    result.map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        Failure::Other(format!("{}: cannot write: {e}", path.display()))
+    })
 }

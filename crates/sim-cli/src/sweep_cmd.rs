@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use sim_scenario::Files;
 use sim_sweep::{JobResult, Manifest, Plan, PointStats, Runner, SweepError};
 
+use crate::out_dir::{Holds, Kind, OutDir};
 use crate::{Failure, write_file};
 
 /// The simulator version that goes into a plan's hash.
@@ -87,7 +88,15 @@ fn shard(flag: Option<&str>) -> Result<Option<(usize, usize)>, Failure> {
                         .into(),
                 ));
             }
-            _ => return Ok(None),
+            // Without a count every pod of an Indexed Job would run the whole sweep.
+            (Some(_), None) => {
+                return Err(Failure::Input(
+                    "JOB_COMPLETION_INDEX is set but SIM_SHARD_COUNT is not; set SIM_SHARD_COUNT \
+                     to the Job's completions, or give --shard I/N"
+                        .into(),
+                ));
+            }
+            (None, None) => return Ok(None),
         },
     };
     let parsed = text
@@ -181,36 +190,88 @@ fn check_dir(out: &Path, plan: &Plan, shard: Option<(usize, usize)>) -> Result<(
     Ok(())
 }
 
-fn manifest(plan: &Plan, shard: Option<(usize, usize)>, selected: usize, done: usize) -> Manifest {
+/// `complete` is set only once every result file is written.
+fn manifest(
+    plan: &Plan,
+    shard: Option<(usize, usize)>,
+    selected: usize,
+    done: usize,
+    complete: bool,
+) -> Manifest {
     Manifest {
         format_version: sim_sweep::FORMAT_VERSION,
         plan_hash: plan.hash.clone(),
         shard: shard.map(|(i, n)| [i, n]),
         jobs_selected: selected,
         jobs_done: done,
-        complete: done == selected,
+        complete: complete && done == selected,
     }
 }
 
-/// `sim sweep SWEEP --out DIR [--jobs N] [--shard I/N]`.
+/// Picks the folder a sweep works in: its unfinished staging folder when that holds this
+/// sweep, else a finished target of this sweep moved back into staging (so re-running a
+/// finished sweep runs nothing), else a fresh one. Another sweep's work is refused unless
+/// `force`.
+fn sweep_workdir(
+    dir: &OutDir,
+    plan: &Plan,
+    shard: Option<(usize, usize)>,
+    force: bool,
+) -> Result<(), Failure> {
+    if dir.staging.exists() {
+        match check_dir(&dir.staging, plan, shard) {
+            Ok(()) => return Ok(()),
+            Err(_) if force => return dir.fresh_staging(),
+            Err(Failure::Input(m)) => {
+                return Err(Failure::Input(format!(
+                    "{m} (an unfinished sweep); add --force to discard it"
+                )));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if crate::out_dir::holds(&dir.target, Kind::Sweep)? == Holds::Same {
+        match check_dir(&dir.target, plan, shard) {
+            Ok(()) => {
+                return fs::rename(&dir.target, &dir.staging).map_err(|e| {
+                    Failure::Other(format!(
+                        "{}: cannot move to {}: {e}",
+                        dir.target.display(),
+                        dir.staging.display()
+                    ))
+                });
+            }
+            Err(_) if force => {}
+            Err(Failure::Input(m)) => {
+                return Err(Failure::Input(format!("{m}, or add --force to replace it")));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    dir.fresh_staging()
+}
+
+/// `sim sweep SWEEP --out DIR [--jobs N] [--shard I/N] [--force] [--strict]`.
 pub(crate) fn cmd_sweep(
     path: &Path,
     out: &Path,
     jobs: Option<usize>,
     shard_flag: Option<&str>,
+    force: bool,
+    strict: bool,
 ) -> Result<(), Failure> {
     #[allow(clippy::disallowed_methods)] // Wall time for the user, never in an output file.
     let started = std::time::Instant::now();
     let plan = load_plan(path)?;
     let shard = shard(shard_flag)?;
     let threads = threads(jobs);
-    fs::create_dir_all(out)
-        .map_err(|e| Failure::Other(format!("{}: cannot create: {e}", out.display())))?;
-    check_dir(out, &plan, shard)?;
-    write_text(&out.join("plan.json"), &plan.to_json())?;
+    let dir = OutDir::prepare(out, Kind::Sweep, force)?;
+    sweep_workdir(&dir, &plan, shard, force)?;
+    let work = dir.staging.as_path();
+    write_text(&work.join("plan.json"), &plan.to_json())?;
 
     // Resume from the journal: whole lines with a good checksum count as done.
-    let journal_path = out.join("journal.txt");
+    let journal_path = work.join("journal.txt");
     let mut journal = if journal_path.exists() {
         sim_sweep::read_journal(&plan, &read_text(&journal_path)?)
     } else {
@@ -231,8 +292,8 @@ pub(crate) fn cmd_sweep(
         .collect();
     let resumed = selected.len() - todo.len();
     write_text(
-        &out.join("manifest.json"),
-        &manifest(&plan, shard, selected.len(), resumed).to_json(),
+        &work.join("manifest.json"),
+        &manifest(&plan, shard, selected.len(), resumed, false).to_json(),
     )?;
 
     let runner = runner(&plan)?;
@@ -278,7 +339,10 @@ pub(crate) fn cmd_sweep(
         bar.finish_and_clear();
     }
     if let Some(e) = write_error.into_inner().unwrap_or_else(|e| e.into_inner()) {
-        return Err(Failure::Other(e));
+        return Err(Failure::Other(format!(
+            "{e}; the finished runs are kept in {}: run the same command again to resume",
+            work.display()
+        )));
     }
     for r in fresh {
         journal.results.insert(r.job, r);
@@ -288,14 +352,16 @@ pub(crate) fn cmd_sweep(
         .filter(|j| journal.results.contains_key(j))
         .count();
     write_text(
-        &out.join("manifest.json"),
-        &manifest(&plan, shard, selected.len(), done).to_json(),
+        &work.join("manifest.json"),
+        &manifest(&plan, shard, selected.len(), done, false).to_json(),
     )?;
     if done < selected.len() {
         return Err(Failure::Other(format!(
-            "stopped after {} of {} runs (SIM_SWEEP_STOP_AFTER); run the same command again to resume",
+            "stopped after {} of {} runs (SIM_SWEEP_STOP_AFTER); they are kept in {}: run the \
+             same command again to resume",
             done,
-            selected.len()
+            selected.len(),
+            work.display()
         )));
     }
     // The journal in job order, so that any schedule leaves the same bytes.
@@ -314,28 +380,94 @@ pub(crate) fn cmd_sweep(
         started.elapsed().as_secs_f64(),
         threads
     );
+    let warned = report_sweep_warnings(&plan, &results);
     match shard {
         Some((i, n)) => {
-            write_file(&out.join("results.csv"), |w| {
+            write_file(&work.join("results.csv"), |w| {
                 sim_sweep::write_results_csv(w, &plan, &results)
             })?;
+            finish_sweep_dir(&dir, &plan, shard, selected.len())?;
             println!(
                 "shard {i}/{n} complete in {}; combine the shards with: sim merge DIR... --out DIR",
-                out.display()
+                dir.target.display()
             );
         }
         None => {
-            let stats = write_outputs(out, &plan, &results)?;
+            let stats = write_outputs(work, &dir.target, &plan, &results)?;
+            finish_sweep_dir(&dir, &plan, shard, selected.len())?;
             print_best(&plan, &stats);
-            println!("wrote {}", out.display());
+            println!("wrote {}", dir.target.display());
         }
+    }
+    strict_verdict(strict, warned)
+}
+
+/// Marks the staging folder complete (last, after every result file) and moves it into place.
+fn finish_sweep_dir(
+    dir: &OutDir,
+    plan: &Plan,
+    shard: Option<(usize, usize)>,
+    jobs: usize,
+) -> Result<(), Failure> {
+    write_text(
+        &dir.staging.join("manifest.json"),
+        &manifest(plan, shard, jobs, jobs, true).to_json(),
+    )?;
+    dir.commit()
+}
+
+/// Prints the sweep's warnings: the scenarios' own (once each) and how many runs raised one.
+/// Returns how many warnings there were.
+fn report_sweep_warnings(plan: &Plan, results: &[JobResult]) -> usize {
+    let mut lines: Vec<String> = Vec::new();
+    for p in 0..plan.points.len() {
+        if let Some(sc) = plan.scenario(p) {
+            for w in &sc.warnings {
+                let line = w.to_string();
+                if !lines.contains(&line) {
+                    lines.push(line);
+                }
+            }
+        }
+    }
+    let wi = plan
+        .metric_index("warnings")
+        .expect("every plan has warnings");
+    let runs: Vec<&JobResult> = results.iter().filter(|r| r.values[wi] > 0.0).collect();
+    if let Some(first) = runs.first() {
+        lines.push(format!(
+            "{} of {} runs raised warnings (first: point {} ({}), seed {}); the warnings column \
+             of results.csv counts them, and `sim run` of a point lists them",
+            runs.len(),
+            results.len(),
+            first.point,
+            plan.describe_point(first.point),
+            first.seed
+        ));
+    }
+    if !lines.is_empty() {
+        eprintln!("warnings ({}):", lines.len());
+        for l in &lines {
+            eprintln!("  warning: {l}");
+        }
+    }
+    lines.len()
+}
+
+/// Exit 3 under `--strict` when there were warnings.
+fn strict_verdict(strict: bool, warnings: usize) -> Result<(), Failure> {
+    if strict && warnings > 0 {
+        eprintln!("error: --strict: {warnings} warning(s), listed above");
+        return Err(Failure::Verdict);
     }
     Ok(())
 }
 
-/// Writes results.csv, points.csv, pareto.csv and best.toml for a complete sweep.
+/// Writes results.csv, points.csv, pareto.csv, report.html and best.toml for a complete
+/// sweep into `out`; best.toml's paths are made relative to `target`, where it will live.
 fn write_outputs(
     out: &Path,
+    target: &Path,
     plan: &Plan,
     results: &[JobResult],
 ) -> Result<Vec<PointStats>, Failure> {
@@ -357,7 +489,7 @@ fn write_outputs(
     let best_path = out.join("best.toml");
     match best {
         Some(p) => {
-            let rebase = |resolved: &str| relative_to(resolved, out);
+            let rebase = |resolved: &str| relative_to(resolved, target);
             write_text(
                 &best_path,
                 &sim_sweep::best_toml(plan, &stats, p, Some(&rebase)),
@@ -407,31 +539,24 @@ fn print_misses(plan: &Plan, s: &PointStats) {
 }
 
 fn print_check(name: &str, threshold: f64, at_least: bool, actual: f64) {
-    let holds = if at_least {
-        actual >= threshold
-    } else {
-        actual <= threshold
-    };
-    let op = if at_least { ">=" } else { "<=" };
-    if holds {
-        println!("  ok    {name} = {actual} ({op} {threshold})");
-    } else {
-        // Nine decimals, as in the output files, without float noise.
-        let by = ((actual - threshold).abs() * 1e9).round() / 1e9;
-        let pct = if threshold != 0.0 {
-            format!(" ({:.1} %)", by / threshold.abs() * 100.0)
-        } else {
-            String::new()
-        };
-        println!("  FAIL  {name} = {actual}, must be {op} {threshold}: off by {by}{pct}");
-    }
+    let c = sim_engine::SloCheckResult::new(name, threshold, at_least, actual);
+    println!("  {}", c.describe());
 }
 
 /// `sim merge SHARD_DIR... --out DIR`.
-pub(crate) fn cmd_merge(dirs: &[PathBuf], out: &Path) -> Result<(), Failure> {
+pub(crate) fn cmd_merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<(), Failure> {
+    let target = OutDir::prepare(out, Kind::Sweep, force)?;
     let mut plan: Option<Plan> = None;
     let mut combined: BTreeMap<usize, (JobResult, usize)> = BTreeMap::new();
     for (k, dir) in dirs.iter().enumerate() {
+        let partial = crate::out_dir::staging_for(dir);
+        if !dir.exists() && partial.is_dir() {
+            return Err(Failure::Input(format!(
+                "{} is incomplete (its runs so far are in {}); finish it by running its sweep again",
+                dir.display(),
+                partial.display()
+            )));
+        }
         let p = Plan::from_json(&read_text(&dir.join("plan.json"))?)
             .map_err(|e| Failure::Input(format!("{}: {e}", dir.display())))?;
         if let Some(first) = plan.as_ref().filter(|f| f.hash != p.hash) {
@@ -489,33 +614,45 @@ pub(crate) fn cmd_merge(dirs: &[PathBuf], out: &Path) -> Result<(), Failure> {
             first.join(", ")
         )));
     }
-    fs::create_dir_all(out)
-        .map_err(|e| Failure::Other(format!("{}: cannot create: {e}", out.display())))?;
-    check_dir(out, &plan, None)?;
+    if !force {
+        check_dir(&target.target, &plan, None).map_err(|e| match e {
+            Failure::Input(m) => Failure::Input(format!("{m}, or add --force to replace it")),
+            other => other,
+        })?;
+    }
+    target.fresh_staging()?;
+    let work = target.staging.as_path();
     let results: Vec<JobResult> = combined.into_values().map(|(r, _)| r).collect();
-    write_text(&out.join("plan.json"), &plan.to_json())?;
-    let journal: String = results.iter().map(sim_sweep::journal_line).collect();
-    write_text(&out.join("journal.txt"), &journal)?;
-    write_text(
-        &out.join("manifest.json"),
-        &manifest(&plan, None, plan.jobs(), plan.jobs()).to_json(),
-    )?;
-    let stats = write_outputs(out, &plan, &results)?;
+    let written = (|| -> Result<Vec<PointStats>, Failure> {
+        write_text(&work.join("plan.json"), &plan.to_json())?;
+        let journal: String = results.iter().map(sim_sweep::journal_line).collect();
+        write_text(&work.join("journal.txt"), &journal)?;
+        let stats = write_outputs(work, &target.target, &plan, &results)?;
+        finish_sweep_dir(&target, &plan, None, plan.jobs())?;
+        Ok(stats)
+    })();
+    let stats = written.inspect_err(|_| target.abandon())?;
+    report_sweep_warnings(&plan, &results);
     print_best(&plan, &stats);
-    println!("merged {} folder(s) into {}", dirs.len(), out.display());
+    println!(
+        "merged {} folder(s) into {}",
+        dirs.len(),
+        target.target.display()
+    );
     Ok(())
 }
 
-/// `sim check FILE`: true when the SLO holds.
+/// `sim check FILE`: Ok when the SLO holds, `Failure::Verdict` (exit 3) when it does not or
+/// when `strict` and there were warnings.
 ///
 /// A scenario runs once with its seed; it passes when every SLO check of `sim run` holds. A
 /// sweep runs every point and seed (in memory, nothing written); it passes when at least one
 /// point meets the SLO on the mean over its seeds, the same rule that picks `best.toml`.
-pub(crate) fn cmd_check(path: &Path, jobs: Option<usize>) -> Result<bool, Failure> {
+pub(crate) fn cmd_check(path: &Path, jobs: Option<usize>, strict: bool) -> Result<(), Failure> {
     let text = read_text(path)?;
-    if sim_sweep::is_sweep(&text) {
+    let (ok, warnings) = if sim_sweep::is_sweep(&text) {
         let plan = load_plan(path)?;
-        if plan.checks().is_empty() {
+        if plan.slo.is_empty() {
             return Err(no_checks(path));
         }
         let runner = runner(&plan)?;
@@ -523,7 +660,7 @@ pub(crate) fn cmd_check(path: &Path, jobs: Option<usize>) -> Result<bool, Failur
         let results =
             runner.run_jobs(&plan, &all, threads(jobs), &|_| {}, &AtomicBool::new(false))?;
         let stats = sim_sweep::summarize(&plan, &results)?;
-        match sim_sweep::best(&plan, &stats) {
+        let ok = match sim_sweep::best(&plan, &stats) {
             Some(p) => {
                 println!(
                     "SLO holds: {} of {} points meet it; the cheapest:",
@@ -534,42 +671,51 @@ pub(crate) fn cmd_check(path: &Path, jobs: Option<usize>) -> Result<bool, Failur
                 for (c, v) in &stats[p].checks {
                     print_check(&c.metric, c.threshold, c.at_least, *v);
                 }
-                Ok(true)
+                true
             }
             None => {
                 println!("SLO violated: none of {} points meets it", stats.len());
                 if let Some(p) = sim_sweep::nearest_miss(&stats) {
                     print_misses(&plan, &stats[p]);
                 }
-                Ok(false)
+                false
             }
-        }
+        };
+        (ok, report_sweep_warnings(&plan, &results))
     } else {
         let scenario = crate::load_scenario(path)?;
-        let slo = &scenario.spec.slo;
-        if slo.percentile_checks.is_empty() && slo.min_attainment.is_none() {
+        if !scenario.spec.slo.declared {
             return Err(no_checks(path));
         }
         let report = crate::run_scenario(&scenario, scenario.seed, Default::default())?;
-        let checks = &report.summary.slo_checks;
-        let ok = checks.iter().all(|c| c.ok);
+        let s = &report.summary;
         println!(
             "SLO {}: {} (seed {})",
-            if ok { "holds" } else { "violated" },
+            if s.slo_ok() { "holds" } else { "violated" },
             scenario.name,
             scenario.seed
         );
-        for c in checks {
-            print_check(&c.name, c.threshold, c.name == "slo_attainment", c.actual);
+        for c in &s.slo_checks {
+            println!("  {}", c.describe());
         }
-        Ok(ok)
+        let warnings = sim_report::warnings(&scenario, &report);
+        eprint!("{}", sim_report::render_warnings(&warnings));
+        (s.slo_ok(), warnings.len())
+    };
+    if strict && warnings > 0 {
+        eprintln!(
+            "error: {warnings} warning(s), listed above: a verdict on a misconfigured scenario \
+             is not one to trust; fix them, or pass --allow-warnings"
+        );
+        return Err(Failure::Verdict);
     }
+    if ok { Ok(()) } else { Err(Failure::Verdict) }
 }
 
 fn no_checks(path: &Path) -> Failure {
     Failure::Input(format!(
-        "{}: the [slo] table has nothing to check; add a percentile threshold such as \
-         ttft_s_p99 = 2.0 or min_attainment = 0.99",
+        "{}:1:1: there is no [slo] table, so nothing to check; add one with a percentile \
+         threshold such as ttft_s_p99 = 2.0, min_attainment = 0.99 or max_failed_ratio = 0.01",
         path.display()
     ))
 }

@@ -64,7 +64,10 @@ fn quickstart_matches_its_golden_summary_and_is_byte_identical_across_runs() {
             String::from_utf8_lossy(&out.stderr)
         );
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(stdout.contains("SLO attainment"), "{stdout}");
+        assert!(
+            stdout.contains("SLO holds  attainment 100.00 %"),
+            "{stdout}"
+        );
     }
     for file in [
         "summary.json",

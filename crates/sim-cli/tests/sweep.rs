@@ -108,11 +108,17 @@ fn a_stopped_sweep_resumes_to_the_same_bytes() {
         "{}",
         text(&o)
     );
-    let journal = std::fs::read_to_string(dir.join("journal.txt")).unwrap();
+    // Nothing claims to be the sweep: the runs so far wait in DIR.partial, marked incomplete.
+    assert!(!dir.exists());
+    let partial = PathBuf::from(format!("{}.partial", dir.display()));
+    let manifest = std::fs::read_to_string(partial.join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"complete\": false"), "{manifest}");
+    assert!(!partial.join("results.csv").exists());
+    let journal = std::fs::read_to_string(partial.join("journal.txt")).unwrap();
     assert_eq!(journal.lines().count(), 3);
     // Simulate a kill in the middle of a write: a torn last line.
     let torn = format!("{journal}5 2 2 19 ");
-    std::fs::write(dir.join("journal.txt"), torn).unwrap();
+    std::fs::write(partial.join("journal.txt"), torn).unwrap();
     let o = sweep(SMALL, &dir, &["--jobs", "2"], &[]);
     assert_eq!(code(&o), 0, "{}", text(&o));
     assert!(text(&o).contains("5 runs (3 resumed)"), "{}", text(&o));
@@ -122,6 +128,7 @@ fn a_stopped_sweep_resumes_to_the_same_bytes() {
         text(&o)
     );
     same_files(&fresh, &dir);
+    assert!(!partial.exists());
     // Running a finished sweep again runs nothing and changes nothing.
     let o = sweep(SMALL, &dir, &[], &[]);
     assert_eq!(code(&o), 0, "{}", text(&o));
@@ -203,11 +210,7 @@ fn merged_shards_equal_the_unsharded_bytes_and_bad_merges_are_refused() {
         &[],
     );
     assert_eq!(code(&o), 2, "{}", text(&o));
-    assert!(
-        text(&o).contains("incomplete (1 of 4 runs)"),
-        "{}",
-        text(&o)
-    );
+    assert!(text(&o).contains("is incomplete"), "{}", text(&o));
     // A folder of one shard refuses another.
     let o = sweep(SMALL, &a, &["--shard", "1/2"], &[]);
     assert_eq!(code(&o), 2, "{}", text(&o));
@@ -221,7 +224,16 @@ fn check_exits_0_when_the_slo_holds_3_when_violated_and_2_on_bad_input() {
     let cases: &[(&str, i32, &str)] = &[
         ("base.toml", 0, "SLO holds"),
         ("scenario-violated.toml", 3, "FAIL  ttft_s_p99"),
-        ("scenario-no-checks.toml", 2, "nothing to check"),
+        (
+            "scenario-no-slo.toml",
+            2,
+            "scenario-no-slo.toml:1:1: there is no [slo] table",
+        ),
+        (
+            "scenario-no-checks.toml",
+            3,
+            "warning: test_data/sweep/scenario-no-checks.toml:35:10: ttft_s is a per-request threshold",
+        ),
         ("small.toml", 0, "SLO holds: 4 of 4 points"),
         ("impossible.toml", 3, "none of 4 points meets it"),
         (
@@ -237,6 +249,17 @@ fn check_exits_0_when_the_slo_holds_3_when_violated_and_2_on_bad_input() {
         assert_eq!(code(&o), *want, "{file}: {}", text(&o));
         assert!(text(&o).contains(fragment), "{file}: {}", text(&o));
     }
+    // Told to, check judges the SLO despite the warning.
+    let o = sim(
+        &[
+            "check",
+            "test_data/sweep/scenario-no-checks.toml",
+            "--allow-warnings",
+        ],
+        &[],
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    assert!(text(&o).contains("ok    failed_ratio = 0"), "{}", text(&o));
 }
 
 #[test]

@@ -23,8 +23,8 @@ mod spec;
 mod world;
 
 pub use report::{
-    ConditionSnapshot, CountStats, FailureReason, Outcome, Percentiles, RequestRecord, RunReport,
-    SloCheckResult, Summary, TimelineRow,
+    ConditionSnapshot, CountStats, FailureReason, Outcome, Percentiles, Quantiles, RequestRecord,
+    RunReport, RunWarning, SloCheckResult, Summary, TimelineRow,
 };
 pub use spec::{
     AutoscalerSpec, ClusterSpec, ControlSpec, HpaLoopSpec, KedaLoopSpec, KpaLoopSpec,

@@ -6,7 +6,8 @@ use hdrhistogram::Histogram;
 
 use crate::spec::LatencyMetric;
 
-/// Mean and percentiles of one latency, in seconds. All zero when nothing was recorded.
+/// Mean and percentiles of one latency over the requests that completed, in seconds. All zero
+/// when nothing was recorded.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Percentiles {
     /// Arithmetic mean (exact).
@@ -19,6 +20,23 @@ pub struct Percentiles {
     pub p99: f64,
     /// Number of samples.
     pub count: u64,
+}
+
+/// Percentiles of one latency over every request the run judged: those that failed or did not
+/// finish count as an infinite latency, so a percentile that falls on them is
+/// `f64::INFINITY`. This is what SLO objectives are checked against.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Quantiles {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Requests in the population: the measured ones plus the unserved ones.
+    pub count: u64,
+    /// Requests that failed or did not finish (counted as infinite).
+    pub unserved: u64,
 }
 
 /// Why a request failed.
@@ -100,17 +118,80 @@ pub struct ConditionSnapshot {
     pub message: String,
 }
 
-/// Outcome of one percentile check of the SLO.
+/// Outcome of one check of the SLO.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SloCheckResult {
-    /// E.g. `ttft_s_p99`.
+    /// The metric checked, e.g. `ttft_s_p99`, `slo_attainment`, `failed_ratio`.
     pub name: String,
-    /// The threshold, seconds (or a share for attainment).
+    /// The threshold, seconds (or a share, or a count).
     pub threshold: f64,
-    /// What the run measured.
+    /// True when the metric must be at least the threshold, false when at most.
+    pub at_least: bool,
+    /// What the run measured (`f64::INFINITY` when a percentile falls on an unserved request).
     pub actual: f64,
     /// Whether it held.
     pub ok: bool,
+}
+
+impl SloCheckResult {
+    /// Builds a check and judges it.
+    pub fn new(name: impl Into<String>, threshold: f64, at_least: bool, actual: f64) -> Self {
+        let ok = if at_least {
+            actual >= threshold
+        } else {
+            actual <= threshold
+        };
+        SloCheckResult {
+            name: name.into(),
+            threshold,
+            at_least,
+            actual,
+            ok,
+        }
+    }
+
+    /// One line for people: `ok ttft_s_p99 = 1.2 (<= 2)` or why and by how much it failed.
+    pub fn describe(&self) -> String {
+        let op = if self.at_least { ">=" } else { "<=" };
+        let name = &self.name;
+        let (threshold, actual) = (self.threshold, self.actual);
+        if self.ok {
+            return format!("ok    {name} = {actual} ({op} {threshold})");
+        }
+        if actual.is_infinite() {
+            return format!(
+                "FAIL  {name} = infinite, must be {op} {threshold}: the percentile falls on \
+                 requests that failed or did not finish"
+            );
+        }
+        // Nine decimals, as in the output files, without float noise.
+        let by = ((actual - threshold).abs() * 1e9).round() / 1e9;
+        let pct = if threshold != 0.0 {
+            format!(" ({:.1} %)", by / threshold.abs() * 100.0)
+        } else {
+            String::new()
+        };
+        format!("FAIL  {name} = {actual}, must be {op} {threshold}: off by {by}{pct}")
+    }
+}
+
+/// Something went wrong during the run that the user should see: the same condition a
+/// Kubernetes `Warning` event reports (a metric the autoscaler could not read, a scaler that
+/// failed), counted over the whole run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunWarning {
+    /// The event reason, e.g. `FailedGetPodsMetric`.
+    pub reason: String,
+    /// The object, e.g. `scaledobject/mistral-vllm-scaler`.
+    pub object: String,
+    /// The message.
+    pub message: String,
+    /// When it was first seen, simulated seconds.
+    pub first_s: f64,
+    /// When it was last seen, simulated seconds.
+    pub last_s: f64,
+    /// How many times it was seen (once per controller sync or poll that hit it).
+    pub count: u64,
 }
 
 /// Minimum, maximum and time-weighted mean of a count over the run.
@@ -139,18 +220,30 @@ pub struct Summary {
     pub requests_in_flight_at_end: u64,
     /// Failed requests by reason, in [`FailureReason::ALL`] order.
     pub failures: Vec<(FailureReason, u64)>,
+    /// Share of requests that failed or did not finish (0 when none arrived).
+    pub failed_ratio: f64,
+    /// Time to first token over every request, unserved ones as infinite.
+    pub ttft_s: Quantiles,
+    /// Time per output token over requests with more than one output token, unserved ones
+    /// (whatever their length) as infinite.
+    pub tpot_s: Quantiles,
+    /// End-to-end latency over every request, unserved ones as infinite.
+    pub e2e_s: Quantiles,
+    /// Arrival to first scheduled in an engine over every request, unserved ones as infinite.
+    pub queue_s: Quantiles,
     /// Time to first token of completed requests.
-    pub ttft_s: Percentiles,
+    pub completed_ttft_s: Percentiles,
     /// Time per output token of completed requests with more than one output token.
-    pub tpot_s: Percentiles,
+    pub completed_tpot_s: Percentiles,
     /// End-to-end latency of completed requests.
-    pub e2e_s: Percentiles,
+    pub completed_e2e_s: Percentiles,
     /// Time from arrival to first scheduled in an engine, of completed requests.
-    pub queue_s: Percentiles,
+    pub completed_queue_s: Percentiles,
     /// Share of all requests (failed ones included) that completed and met every
-    /// per-request SLO threshold.
+    /// per-request SLO threshold (0 when none arrived).
     pub slo_attainment: f64,
-    /// Percentile and attainment checks from the SLO.
+    /// The SLO's checks: percentile objectives, attainment, then the failure budget and at
+    /// least one completed request (these two in every run).
     pub slo_checks: Vec<SloCheckResult>,
     /// GPU-hours: GPUs held by pods, from binding to a node until the pod is gone.
     pub gpu_hours: f64,
@@ -182,17 +275,89 @@ pub struct Summary {
     pub engine_steps_total: u64,
     /// Events the simulator processed (a measure of its own work).
     pub events_total: u64,
+    /// Distinct warnings the run raised (see [`RunReport::warnings`]).
+    pub warnings: u64,
 }
 
 impl Summary {
-    /// The percentiles of one latency.
-    pub fn latency(&self, metric: LatencyMetric) -> &Percentiles {
+    /// The percentiles of one latency over every request, unserved ones as infinite.
+    pub fn latency(&self, metric: LatencyMetric) -> &Quantiles {
         match metric {
             LatencyMetric::Ttft => &self.ttft_s,
             LatencyMetric::Tpot => &self.tpot_s,
             LatencyMetric::E2e => &self.e2e_s,
             LatencyMetric::Queue => &self.queue_s,
         }
+    }
+
+    /// The percentiles of one latency over completed requests.
+    pub fn completed_latency(&self, metric: LatencyMetric) -> &Percentiles {
+        match metric {
+            LatencyMetric::Ttft => &self.completed_ttft_s,
+            LatencyMetric::Tpot => &self.completed_tpot_s,
+            LatencyMetric::E2e => &self.completed_e2e_s,
+            LatencyMetric::Queue => &self.completed_queue_s,
+        }
+    }
+
+    /// Whether every SLO check held (true when there are none).
+    pub fn slo_ok(&self) -> bool {
+        self.slo_checks.iter().all(|c| c.ok)
+    }
+
+    /// Every scalar metric of the run by its name in sweep results, in column order:
+    /// counts, latencies over every request (`ttft_s_p99`), over completed requests
+    /// (`completed_ttft_s_p99`), then attainment, cost, replicas and work.
+    pub fn metrics(&self) -> Vec<(String, f64)> {
+        let mut out: Vec<(String, f64)> = vec![
+            ("requests_total".into(), self.requests_total as f64),
+            ("requests_completed".into(), self.requests_completed as f64),
+            ("requests_failed".into(), self.requests_failed as f64),
+            (
+                "requests_in_flight_at_end".into(),
+                self.requests_in_flight_at_end as f64,
+            ),
+            ("failed_ratio".into(), self.failed_ratio),
+        ];
+        for m in LatencyMetric::ALL {
+            let q = self.latency(m);
+            for (p, v) in [("p50", q.p50), ("p90", q.p90), ("p99", q.p99)] {
+                out.push((format!("{}_{p}", m.name()), v));
+            }
+        }
+        for m in LatencyMetric::ALL {
+            let c = self.completed_latency(m);
+            for (p, v) in [
+                ("mean", c.mean),
+                ("p50", c.p50),
+                ("p90", c.p90),
+                ("p99", c.p99),
+            ] {
+                out.push((format!("completed_{}_{p}", m.name()), v));
+            }
+        }
+        out.extend([
+            ("slo_attainment".into(), self.slo_attainment),
+            ("gpu_hours".into(), self.gpu_hours),
+            ("cost_usd".into(), self.cost_usd),
+            ("replicas_mean".into(), self.replicas.mean),
+            ("replicas_min".into(), f64::from(self.replicas.min)),
+            ("replicas_max".into(), f64::from(self.replicas.max)),
+            ("desired_replicas_mean".into(), self.desired_replicas.mean),
+            (
+                "desired_replicas_max".into(),
+                f64::from(self.desired_replicas.max),
+            ),
+            ("scale_events".into(), self.scale_events as f64),
+            ("scale_events_per_hour".into(), self.scale_events_per_hour),
+            ("time_at_max_s".into(), self.time_at_max_s),
+            ("time_at_zero_s".into(), self.time_at_zero_s),
+            ("sim_duration_s".into(), self.sim_duration_s),
+            ("preemptions_total".into(), self.preemptions_total as f64),
+            ("events_total".into(), self.events_total as f64),
+            ("warnings".into(), self.warnings as f64),
+        ]);
+        out
     }
 }
 
@@ -276,6 +441,8 @@ pub struct RunReport {
     pub input_names: Vec<String>,
     /// Kubernetes events in kubectl's words, in time order.
     pub events: Vec<String>,
+    /// Warnings, in the order first seen.
+    pub warnings: Vec<RunWarning>,
 }
 
 /// Latency recorder: exact integer sum for the mean, an HDR histogram for percentiles.
@@ -313,11 +480,81 @@ impl LatencyRecorder {
         }
     }
 
-    pub(crate) fn quantile_s(&self, q: f64) -> f64 {
-        if self.hist.is_empty() {
-            0.0
-        } else {
-            self.hist.value_at_quantile(q) as f64 / 1e6
+    /// The `q` quantile over the recorded values plus `unserved` infinite ones, seconds.
+    ///
+    /// The rank is `ceil(q * n)` (at least 1), as `value_at_quantile` takes it, so with no
+    /// unserved requests the answer is the same; a rank past the recorded values is infinite.
+    /// An empty population gives 0.
+    pub(crate) fn quantile_with_unserved_s(&self, q: f64, unserved: u64) -> f64 {
+        let recorded = self.hist.len();
+        let n = recorded + unserved;
+        if n == 0 {
+            return 0.0;
         }
+        let rank = ((q.clamp(0.0, 1.0) * n as f64).ceil() as u64).max(1);
+        if rank > recorded {
+            return f64::INFINITY;
+        }
+        let mut seen = 0u64;
+        for v in self.hist.iter_recorded() {
+            seen += v.count_at_value();
+            if seen >= rank {
+                return self.hist.highest_equivalent(v.value_iterated_to()) as f64 / 1e6;
+            }
+        }
+        unreachable!("rank {rank} within {recorded} recorded values")
+    }
+
+    pub(crate) fn quantiles(&self, unserved: u64) -> Quantiles {
+        Quantiles {
+            p50: self.quantile_with_unserved_s(0.50, unserved),
+            p90: self.quantile_with_unserved_s(0.90, unserved),
+            p99: self.quantile_with_unserved_s(0.99, unserved),
+            count: self.hist.len() + unserved,
+            unserved,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unserved_requests_push_percentiles_to_infinity_at_the_right_rank() {
+        let mut r = LatencyRecorder::new();
+        for ms in 1..=98u64 {
+            r.record_ns(ms * 1_000_000);
+        }
+        // With none unserved the rank rule is value_at_quantile's, value for value.
+        let p = r.percentiles();
+        let q = r.quantiles(0);
+        assert_eq!((q.p50, q.p90, q.p99), (p.p50, p.p90, p.p99));
+        // 98 served and 2 unserved: rank 99 of 100 is unserved, rank 90 is not.
+        let q = r.quantiles(2);
+        assert_eq!(q.count, 100);
+        assert!(q.p99.is_infinite());
+        assert!((q.p90 - 0.090).abs() < 1e-3, "{}", q.p90);
+        assert!((q.p50 - 0.050).abs() < 1e-3, "{}", q.p50);
+        // Nobody served: every percentile is infinite; nobody at all: zero.
+        let empty = LatencyRecorder::new();
+        assert!(empty.quantiles(5).p50.is_infinite());
+        assert_eq!(empty.quantiles(0).p50, 0.0);
+    }
+
+    #[test]
+    fn checks_describe_what_failed_and_by_how_much() {
+        let c = SloCheckResult::new("ttft_s_p99", 2.0, false, 3.0);
+        assert!(!c.ok);
+        assert_eq!(
+            c.describe(),
+            "FAIL  ttft_s_p99 = 3, must be <= 2: off by 1 (50.0 %)"
+        );
+        let c = SloCheckResult::new("ttft_s_p99", 2.0, false, f64::INFINITY);
+        assert!(!c.ok);
+        assert!(c.describe().contains("failed or did not finish"));
+        let c = SloCheckResult::new("requests_completed", 1.0, true, 5.0);
+        assert!(c.ok);
+        assert_eq!(c.describe(), "ok    requests_completed = 5 (>= 1)");
     }
 }

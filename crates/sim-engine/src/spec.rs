@@ -92,8 +92,8 @@ pub struct RoutingSpec {
     pub client_timeout_s: Option<f64>,
 }
 
-/// Latency objectives. A request meets the SLO when it completed and met every per-request
-/// threshold that is set.
+/// Latency objectives and the failure budget. A request meets the SLO when it completed and
+/// met every per-request threshold that is set.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SloSpec {
     /// Time to first token, per request.
@@ -106,6 +106,11 @@ pub struct SloSpec {
     pub percentile_checks: Vec<PercentileCheck>,
     /// Minimum share of requests that must meet the per-request thresholds.
     pub min_attainment: Option<f64>,
+    /// The failure budget: the largest share of requests that may fail or not finish.
+    /// Checked in every run, whether or not the scenario states an SLO (default 0).
+    pub max_failed_ratio: f64,
+    /// Whether the scenario states any objective (an `[slo]` table); `sim check` needs one.
+    pub declared: bool,
 }
 
 /// A threshold on one percentile of one latency, e.g. `ttft_s_p99 <= 2.0`.
@@ -133,6 +138,14 @@ pub enum LatencyMetric {
 }
 
 impl LatencyMetric {
+    /// Every latency, in report order.
+    pub const ALL: [LatencyMetric; 4] = [
+        LatencyMetric::Ttft,
+        LatencyMetric::Tpot,
+        LatencyMetric::E2e,
+        LatencyMetric::Queue,
+    ];
+
     /// The name used in files (`ttft_s`, ...).
     pub fn name(self) -> &'static str {
         match self {

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use sim_engine::{AutoscalerSpec, RunReport, TimelineRow};
+use sim_engine::{AutoscalerSpec, LatencyMetric, RunReport, TimelineRow};
 use sim_scenario::Scenario;
 
 const WIDTH: f64 = 860.0;
@@ -39,6 +39,15 @@ fn nice_max(v: f64) -> f64 {
         .map(|m| m * p)
         .find(|&c| c >= v)
         .unwrap_or(10.0 * p)
+}
+
+/// Seconds to four decimals, or "&infin;" for a percentile that falls on unserved requests.
+fn seconds(v: f64) -> String {
+    if v.is_infinite() {
+        "&infin;".to_string()
+    } else {
+        format!("{v:.4}")
+    }
 }
 
 fn fmt_num(v: f64) -> String {
@@ -178,7 +187,8 @@ pub fn write_report_html(
          body{{font-family:sans-serif;max-width:900px;margin:24px auto;color:#222}}\
          table{{border-collapse:collapse;margin:8px 0}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}\
          th{{background:#f4f4f4}}td.l,th.l{{text-align:left}}figure{{margin:16px 0}}figcaption{{font-weight:bold}}\
-         pre{{font-size:11px;overflow-x:auto;background:#fafafa;padding:8px}}</style></head><body>\n\
+         pre{{font-size:11px;overflow-x:auto;background:#fafafa;padding:8px}}\
+         p.ok{{color:#1a7f37;font-weight:bold}}p.bad{{color:#b00020;font-weight:bold}}</style></head><body>\n\
          <h1>{name}</h1>\n<p>{model} on {gpu} (TP {tp}), {autoscaler}; seed {seed}; {dur:.0} simulated seconds.</p>\n",
         name = esc(&scenario.name),
         model = esc(&spec.model.name),
@@ -208,17 +218,28 @@ pub fn write_report_html(
         s.requests_failed,
         s.requests_in_flight_at_end
     );
-    h.push_str("<table><tr><th class=\"l\">latency (s)</th><th>mean</th><th>p50</th><th>p90</th><th>p99</th></tr>");
-    for (name, p) in [
-        ("TTFT", &s.ttft_s),
-        ("TPOT", &s.tpot_s),
-        ("end to end", &s.e2e_s),
-        ("queue", &s.queue_s),
+    h.push_str(
+        "<table><tr><th class=\"l\">latency (s)</th><th colspan=3>every request (failed = &infin;)</th>\
+         <th colspan=4>completed requests only</th></tr>\
+         <tr><th></th><th>p50</th><th>p90</th><th>p99</th><th>mean</th><th>p50</th><th>p90</th><th>p99</th></tr>",
+    );
+    for (name, m) in [
+        ("TTFT", LatencyMetric::Ttft),
+        ("TPOT", LatencyMetric::Tpot),
+        ("end to end", LatencyMetric::E2e),
+        ("queue", LatencyMetric::Queue),
     ] {
+        let (q, c) = (s.latency(m), s.completed_latency(m));
         let _ = write!(
             h,
-            "<tr><td class=\"l\">{name}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td></tr>",
-            p.mean, p.p50, p.p90, p.p99
+            "<tr><td class=\"l\">{name}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td><td>{:.4}</td></tr>",
+            seconds(q.p50),
+            seconds(q.p90),
+            seconds(q.p99),
+            c.mean,
+            c.p50,
+            c.p90,
+            c.p99
         );
     }
     h.push_str("</table>\n");
@@ -237,18 +258,33 @@ pub fn write_report_html(
         s.time_at_zero_s
     );
     if !s.slo_checks.is_empty() {
+        let _ = write!(
+            h,
+            "<p class=\"{}\">SLO {}</p>",
+            if s.slo_ok() { "ok" } else { "bad" },
+            if s.slo_ok() { "holds" } else { "VIOLATED" }
+        );
         h.push_str("<table><tr><th class=\"l\">SLO check</th><th>actual</th><th>threshold</th><th class=\"l\">result</th></tr>");
         for c in &s.slo_checks {
             let _ = write!(
                 h,
-                "<tr><td class=\"l\">{}</td><td>{:.4}</td><td>{:.4}</td><td class=\"l\">{}</td></tr>",
+                "<tr><td class=\"l\">{}</td><td>{}</td><td>{} {:.4}</td><td class=\"l\">{}</td></tr>",
                 esc(&c.name),
-                c.actual,
+                seconds(c.actual),
+                if c.at_least { "&ge;" } else { "&le;" },
                 c.threshold,
-                if c.ok { "ok" } else { "VIOLATED" }
+                esc(&c.describe())
             );
         }
         h.push_str("</table>\n");
+    }
+    let warnings = crate::warnings(scenario, report);
+    if !warnings.is_empty() {
+        let _ = write!(h, "<p class=\"bad\">{} warning(s)</p><ul>", warnings.len());
+        for w in &warnings {
+            let _ = write!(h, "<li>{}</li>", esc(&w.line()));
+        }
+        h.push_str("</ul>\n");
     }
     h.push_str(&chart(
         "Replicas",

@@ -19,11 +19,11 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use serde::Serialize;
-use sim_engine::{Percentiles, RunReport, Summary};
+use sim_engine::{Percentiles, Quantiles, RunReport, Summary};
 use sim_scenario::Scenario;
 
 /// The version of the output formats; bumped when a column or key changes meaning.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 #[derive(Serialize)]
 struct LatencyWire {
@@ -46,6 +46,34 @@ impl From<&Percentiles> for LatencyWire {
     }
 }
 
+/// Percentiles over every request; `null` stands for infinite (the percentile falls on a
+/// request that failed or did not finish), which JSON numbers cannot hold.
+#[derive(Serialize)]
+struct QuantilesWire {
+    p50: Option<f64>,
+    p90: Option<f64>,
+    p99: Option<f64>,
+    count: u64,
+    unserved: u64,
+}
+
+impl From<&Quantiles> for QuantilesWire {
+    fn from(q: &Quantiles) -> QuantilesWire {
+        QuantilesWire {
+            p50: finite9(q.p50),
+            p90: finite9(q.p90),
+            p99: finite9(q.p99),
+            count: q.count,
+            unserved: q.unserved,
+        }
+    }
+}
+
+/// Rounded to 9 decimals, or `None` (JSON `null`) when infinite.
+fn finite9(x: f64) -> Option<f64> {
+    x.is_finite().then(|| round9(x))
+}
+
 #[derive(Serialize)]
 struct CountWire {
     min: u32,
@@ -56,9 +84,14 @@ struct CountWire {
 #[derive(Serialize)]
 struct SloCheckWire<'a> {
     name: &'a str,
+    /// `"<="` or `">="`.
+    op: &'static str,
     threshold: f64,
-    actual: f64,
+    /// `null` when infinite.
+    actual: Option<f64>,
     ok: bool,
+    /// The check in words: what failed and by how much.
+    detail: String,
 }
 
 #[derive(Serialize)]
@@ -68,6 +101,82 @@ struct ConditionWire<'a> {
     status: &'a str,
     reason: &'a str,
     message: &'a str,
+}
+
+#[derive(Serialize)]
+struct WarningWire {
+    /// What is wrong, in one line.
+    what: String,
+    /// First seen, simulated seconds; `null` for a warning about the scenario itself.
+    first_s: Option<f64>,
+    /// Last seen, simulated seconds; `null` likewise.
+    last_s: Option<f64>,
+    /// How often it was seen.
+    count: u64,
+}
+
+/// Every warning of a run: the scenario's (found at load) first, then the run's, in the order
+/// first seen. Each is one line: `what` (file:line:col for the scenario's), first seen, count.
+pub fn warnings(scenario: &Scenario, report: &RunReport) -> Vec<Warning> {
+    let mut out: Vec<Warning> = scenario
+        .warnings
+        .iter()
+        .map(|w| Warning {
+            what: w.to_string(),
+            first_s: None,
+            last_s: None,
+            count: 1,
+        })
+        .collect();
+    out.extend(report.warnings.iter().map(|w| Warning {
+        what: format!("{} {}: {}", w.reason, w.object, w.message),
+        first_s: Some(w.first_s),
+        last_s: Some(w.last_s),
+        count: w.count,
+    }));
+    out
+}
+
+/// One warning as the user sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Warning {
+    /// What is wrong, in one line.
+    pub what: String,
+    /// First seen, simulated seconds (none for the scenario's own).
+    pub first_s: Option<f64>,
+    /// Last seen, simulated seconds (none for the scenario's own).
+    pub last_s: Option<f64>,
+    /// How often it was seen.
+    pub count: u64,
+}
+
+impl Warning {
+    /// `what (first at 12 s, last at 3600 s, 120 times)`.
+    pub fn line(&self) -> String {
+        match (self.first_s, self.last_s) {
+            (Some(first), Some(last)) if self.count > 1 => format!(
+                "{} (first at {} s, last at {} s, {} times)",
+                self.what,
+                round9(first),
+                round9(last),
+                self.count
+            ),
+            (Some(first), _) => format!("{} (at {} s)", self.what, round9(first)),
+            _ => self.what.clone(),
+        }
+    }
+}
+
+/// The warnings section for the terminal, or nothing when there are none.
+pub fn render_warnings(warnings: &[Warning]) -> String {
+    if warnings.is_empty() {
+        return String::new();
+    }
+    let mut out = format!("warnings ({}):\n", warnings.len());
+    for w in warnings {
+        let _ = writeln!(out, "  warning: {}", w.line());
+    }
+    out
 }
 
 #[derive(Serialize)]
@@ -92,13 +201,19 @@ struct SummaryWire<'a> {
     requests_failed: u64,
     requests_in_flight_at_end: u64,
     failures: std::collections::BTreeMap<&'static str, u64>,
-    ttft_s: LatencyWire,
-    tpot_s: LatencyWire,
-    e2e_s: LatencyWire,
-    queue_s: LatencyWire,
+    failed_ratio: f64,
+    ttft_s: QuantilesWire,
+    tpot_s: QuantilesWire,
+    e2e_s: QuantilesWire,
+    queue_s: QuantilesWire,
+    completed_ttft_s: LatencyWire,
+    completed_tpot_s: LatencyWire,
+    completed_e2e_s: LatencyWire,
+    completed_queue_s: LatencyWire,
     slo_attainment: f64,
     slo_checks: Vec<SloCheckWire<'a>>,
     slo_ok: bool,
+    warnings: Vec<WarningWire>,
     gpu_hours: f64,
     cost_usd: f64,
     replicas: CountWire,
@@ -143,22 +258,38 @@ pub fn write_summary_json(
         requests_failed: s.requests_failed,
         requests_in_flight_at_end: s.requests_in_flight_at_end,
         failures: s.failures.iter().map(|(f, n)| (f.name(), *n)).collect(),
+        failed_ratio: round9(s.failed_ratio),
         ttft_s: (&s.ttft_s).into(),
         tpot_s: (&s.tpot_s).into(),
         e2e_s: (&s.e2e_s).into(),
         queue_s: (&s.queue_s).into(),
+        completed_ttft_s: (&s.completed_ttft_s).into(),
+        completed_tpot_s: (&s.completed_tpot_s).into(),
+        completed_e2e_s: (&s.completed_e2e_s).into(),
+        completed_queue_s: (&s.completed_queue_s).into(),
         slo_attainment: round9(s.slo_attainment),
         slo_checks: s
             .slo_checks
             .iter()
             .map(|c| SloCheckWire {
                 name: &c.name,
+                op: if c.at_least { ">=" } else { "<=" },
                 threshold: c.threshold,
-                actual: round9(c.actual),
+                actual: finite9(c.actual),
                 ok: c.ok,
+                detail: c.describe(),
             })
             .collect(),
-        slo_ok: s.slo_checks.iter().all(|c| c.ok),
+        slo_ok: s.slo_ok(),
+        warnings: warnings(scenario, report)
+            .into_iter()
+            .map(|w| WarningWire {
+                what: w.what,
+                first_s: w.first_s.map(round9),
+                last_s: w.last_s.map(round9),
+                count: w.count,
+            })
+            .collect(),
         gpu_hours: round9(s.gpu_hours),
         cost_usd: round9(s.cost_usd),
         replicas: CountWire {
@@ -379,30 +510,36 @@ pub fn render_text(scenario: &Scenario, summary: &Summary) -> String {
     }
     let _ = writeln!(
         out,
-        "latency          mean       p50       p90       p99   (seconds)"
+        "latency (s)  every request (failed = inf) | completed requests only"
     );
-    for (name, p) in [
-        ("ttft_s", &s.ttft_s),
-        ("tpot_s", &s.tpot_s),
-        ("e2e_s", &s.e2e_s),
-        ("queue_s", &s.queue_s),
-    ] {
+    let _ = writeln!(
+        out,
+        "                p50       p90       p99 |      mean       p50       p90       p99"
+    );
+    for m in sim_engine::LatencyMetric::ALL {
+        let (q, c) = (s.latency(m), s.completed_latency(m));
         let _ = writeln!(
             out,
-            "  {name:<9} {:>9.4} {:>9.4} {:>9.4} {:>9.4}",
-            p.mean, p.p50, p.p90, p.p99
+            "  {:<9}{:>9.4} {:>9.4} {:>9.4} | {:>9.4} {:>9.4} {:>9.4} {:>9.4}",
+            m.name(),
+            q.p50,
+            q.p90,
+            q.p99,
+            c.mean,
+            c.p50,
+            c.p90,
+            c.p99
         );
     }
-    let _ = writeln!(out, "SLO attainment  {:.2} %", s.slo_attainment * 100.0);
+    let _ = writeln!(
+        out,
+        "SLO {}  attainment {:.2} %, failed or unfinished {:.2} %",
+        if s.slo_ok() { "holds" } else { "VIOLATED" },
+        s.slo_attainment * 100.0,
+        s.failed_ratio * 100.0
+    );
     for c in &s.slo_checks {
-        let _ = writeln!(
-            out,
-            "  {:<16} {:>9.4} vs {:>9.4}  {}",
-            c.name,
-            c.actual,
-            c.threshold,
-            if c.ok { "ok" } else { "VIOLATED" }
-        );
+        let _ = writeln!(out, "  {}", c.describe());
     }
     let _ = writeln!(
         out,

@@ -207,12 +207,70 @@ fn opt_secs(
     }
 }
 
+/// Parses a query, and warns when it reads a series nothing in the simulation exports (a
+/// misspelt name returns no data, which the autoscaler reports as an error every poll).
 fn parse_query(
     loc: &Locator<'_>,
     path: &[&str],
     text: &str,
 ) -> Result<sim_metrics::Query, ScenarioError> {
-    sim_metrics::parse(text).map_err(|e| loc.error(path, format!("query {text:?}: {e}")))
+    let q =
+        sim_metrics::parse(text).map_err(|e| loc.error(path, format!("query {text:?}: {e}")))?;
+    let known = exported_series();
+    for name in q.metric_names().0 {
+        if !known.contains(&name) {
+            let hint = closest(&name, &known)
+                .map(|c| format!(" (did you mean {c}?)"))
+                .unwrap_or_default();
+            loc.warn(
+                path,
+                format!(
+                    "the query reads {name}, which no simulated exporter exposes{hint}; it will \
+                     return no data"
+                ),
+            );
+        }
+    }
+    Ok(q)
+}
+
+/// Every series name a query can find: the pods', the DCGM exporter's, the gateway's, and
+/// Prometheus' own `up`.
+fn exported_series() -> Vec<String> {
+    let mut all = exposed_series();
+    all.extend(
+        [
+            vllm_metrics::GATEWAY_QUEUE,
+            vllm_metrics::GATEWAY_INFLIGHT,
+            "up",
+        ]
+        .map(String::from),
+    );
+    all
+}
+
+/// The known name nearest to `name` by edit distance, when it is close (a likely typo).
+fn closest<'a>(name: &str, known: &'a [String]) -> Option<&'a str> {
+    let (best, d) = known
+        .iter()
+        .map(|k| (k, edit_distance(name, k)))
+        .min_by(|a, b| a.1.cmp(&b.1).then(a.0.cmp(b.0)))?;
+    (d <= 3.max(name.len() / 5)).then_some(best.as_str())
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 fn controller(
@@ -718,6 +776,13 @@ fn adapter_source(
         }
     }
     // Like a real adapter without a matching rule: the HPA sees an error every sync.
+    loc.warn(
+        path,
+        format!(
+            "no Prometheus Adapter rule serves pods metric {metric}; the HPA will report \
+             FailedGetPodsMetric at every sync and never scale on it"
+        ),
+    );
     Ok(MetricSource::Unavailable {
         message: format!(
             "unable to fetch metrics from custom metrics API: the server could not find the metric {metric} for pods"

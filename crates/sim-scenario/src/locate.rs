@@ -1,5 +1,7 @@
 //! Finding where a key sits in a TOML file, so that semantic errors can name line and column.
 
+use std::cell::RefCell;
+
 use toml::de::{DeTable, DeValue};
 
 use crate::error::ScenarioError;
@@ -9,6 +11,8 @@ pub struct Locator<'a> {
     file: &'a str,
     text: &'a str,
     root: Option<toml::Spanned<DeTable<'a>>>,
+    /// Suspicious but valid settings found while lowering, in the order found.
+    warnings: RefCell<Vec<ScenarioError>>,
 }
 
 impl<'a> Locator<'a> {
@@ -18,7 +22,19 @@ impl<'a> Locator<'a> {
             file,
             text,
             root: DeTable::parse(text).ok(),
+            warnings: RefCell::new(Vec::new()),
         }
+    }
+
+    /// Notes a suspicious but valid setting at `path`; the user sees it as a warning.
+    pub fn warn(&self, path: &[&str], message: impl Into<String>) {
+        let w = self.error(path, message);
+        self.warnings.borrow_mut().push(w);
+    }
+
+    /// The warnings noted so far, leaving none.
+    pub fn take_warnings(&self) -> Vec<ScenarioError> {
+        std::mem::take(&mut *self.warnings.borrow_mut())
     }
 
     /// The byte offset of the value at `path`, or of the deepest table on the path that

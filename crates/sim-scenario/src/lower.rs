@@ -44,6 +44,9 @@ pub struct Scenario {
     pub source: toml::Table,
     /// Values the scenario left to defaults or derived numbers, for reports.
     pub resolved: Resolved,
+    /// Suspicious but valid settings (a query on a series nothing exports, a metric no
+    /// adapter rule serves), each at its place in the file.
+    pub warnings: Vec<ScenarioError>,
 }
 
 /// Numbers the lowering derived, reported next to the scenario as written.
@@ -130,6 +133,7 @@ pub fn load(file: &str, text: &str, files: &dyn Files) -> Result<Scenario, Scena
     }
     .lower(parsed)?;
     scenario.source = source;
+    scenario.warnings = loc.take_warnings();
     Ok(scenario)
 }
 
@@ -585,6 +589,7 @@ impl Lowering<'_> {
             },
             file: f,
             source: toml::Table::new(),
+            warnings: Vec::new(),
         })
     }
 
@@ -728,7 +733,10 @@ impl Lowering<'_> {
     }
 
     fn slo(&self, f: &ScenarioFile) -> Result<SloSpec, ScenarioError> {
-        let mut slo = SloSpec::default();
+        let mut slo = SloSpec {
+            declared: !f.slo.is_empty(),
+            ..SloSpec::default()
+        };
         for (key, &value) in &f.slo {
             let path = ["slo", key.as_str()];
             if !(value.is_finite() && value >= 0.0) {
@@ -750,17 +758,40 @@ impl Lowering<'_> {
                     }
                     slo.min_attainment = Some(value);
                 }
+                "max_failed_ratio" => {
+                    if value > 1.0 {
+                        return Err(self.err(
+                            &path,
+                            format!("max_failed_ratio is a share between 0 and 1, got {value}"),
+                        ));
+                    }
+                    slo.max_failed_ratio = value;
+                }
                 _ => {
                     let check = parse_percentile_key(key, value).ok_or_else(|| {
                         self.err(
                             &path,
                             format!(
                                 "unknown SLO key {key:?}; expected ttft_s, tpot_s, e2e_s, min_attainment, \
-                                 or a percentile threshold like ttft_s_p99 / tpot_s_p50 / e2e_s_p90 / queue_s_p99"
+                                 max_failed_ratio, or a percentile threshold like ttft_s_p99 / tpot_s_p50 / e2e_s_p90 / queue_s_p99"
                             ),
                         )
                     })?;
                     slo.percentile_checks.push(check);
+                }
+            }
+        }
+        // Per-request thresholds alone check nothing: likely a forgotten min_attainment.
+        if slo.min_attainment.is_none() && slo.percentile_checks.is_empty() {
+            for key in ["ttft_s", "tpot_s", "e2e_s"] {
+                if f.slo.contains_key(key) {
+                    self.loc.warn(
+                        &["slo", key],
+                        format!(
+                            "{key} is a per-request threshold; without min_attainment nothing \
+                             checks it (it only shapes slo_attainment)"
+                        ),
+                    );
                 }
             }
         }

@@ -40,8 +40,8 @@ pub struct ScenarioFile {
     /// Service / gateway.
     #[serde(default)]
     pub routing: RoutingTable,
-    /// Latency objectives: `ttft_s`, `tpot_s`, `e2e_s`, `min_attainment`, and percentile
-    /// thresholds such as `ttft_s_p99`.
+    /// Latency objectives: `ttft_s`, `tpot_s`, `e2e_s`, `min_attainment`, percentile
+    /// thresholds such as `ttft_s_p99`, and the failure budget `max_failed_ratio`.
     #[serde(default)]
     pub slo: BTreeMap<String, f64>,
     /// Prices.

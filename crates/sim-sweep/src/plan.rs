@@ -13,51 +13,27 @@ use crate::error::SweepError;
 use crate::wire::{AxisTable, RangeTable, SweepFile};
 
 /// Version of `plan.json`, the journal and the result files.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
-/// Summary metrics every run reports, in column order. SLO percentile keys that are not in
-/// this list (`ttft_s_p95`) follow them, and `slo_ok` (1 when every SLO check of the run
-/// held) comes last.
-pub const METRICS: &[&str] = &[
-    "requests_total",
-    "requests_completed",
-    "requests_failed",
-    "requests_in_flight_at_end",
-    "ttft_s_mean",
-    "ttft_s_p50",
-    "ttft_s_p90",
-    "ttft_s_p99",
-    "tpot_s_mean",
-    "tpot_s_p50",
-    "tpot_s_p90",
-    "tpot_s_p99",
-    "e2e_s_mean",
-    "e2e_s_p50",
-    "e2e_s_p90",
-    "e2e_s_p99",
-    "queue_s_mean",
-    "queue_s_p50",
-    "queue_s_p90",
-    "queue_s_p99",
-    "slo_attainment",
-    "gpu_hours",
-    "cost_usd",
-    "replicas_mean",
-    "replicas_min",
-    "replicas_max",
-    "desired_replicas_mean",
-    "desired_replicas_max",
-    "scale_events",
-    "scale_events_per_hour",
-    "time_at_max_s",
-    "time_at_zero_s",
-    "sim_duration_s",
-    "preemptions_total",
-    "events_total",
-];
+/// Summary metrics every run reports, in column order (see `sim_engine::Summary::metrics`).
+/// SLO percentile keys that are not among them (`ttft_s_p95`) follow, and `slo_ok` (1 when
+/// every SLO check of the run held) comes last.
+pub fn metric_names() -> Vec<String> {
+    sim_engine::Summary::default()
+        .metrics()
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect()
+}
 
 /// SLO keys that set per-request thresholds rather than checks.
-const PER_REQUEST_SLO_KEYS: &[&str] = &["ttft_s", "tpot_s", "e2e_s", "min_attainment"];
+const PER_REQUEST_SLO_KEYS: &[&str] = &[
+    "ttft_s",
+    "tpot_s",
+    "e2e_s",
+    "min_attainment",
+    "max_failed_ratio",
+];
 
 /// Scenario keys that hold file paths (resolved against the base scenario's folder).
 pub const PATH_KEYS: &[&[&str]] = &[
@@ -154,7 +130,9 @@ impl Plan {
         self.scenarios.get(point)
     }
 
-    /// The checks points are judged by, in the engine's order.
+    /// The checks points are judged by, in the engine's order: percentile objectives,
+    /// attainment, then the failure budget (default 0) and at least one completed request,
+    /// which every run carries.
     pub fn checks(&self) -> Vec<Check> {
         let mut out: Vec<Check> = self
             .slo
@@ -173,6 +151,16 @@ impl Plan {
                 at_least: true,
             });
         }
+        out.push(Check {
+            metric: "failed_ratio".into(),
+            threshold: self.slo.get("max_failed_ratio").copied().unwrap_or(0.0),
+            at_least: false,
+        });
+        out.push(Check {
+            metric: "requests_completed".into(),
+            threshold: 1.0,
+            at_least: true,
+        });
         out
     }
 
@@ -466,7 +454,7 @@ pub fn plan(
     };
 
     // Metrics, objective, latency.
-    let mut metrics: Vec<String> = METRICS.iter().map(|s| (*s).to_string()).collect();
+    let mut metrics = metric_names();
     for key in slo.keys() {
         if !PER_REQUEST_SLO_KEYS.contains(&key.as_str()) && !metrics.contains(key) {
             metrics.push(key.clone());

@@ -15,6 +15,14 @@ const L: f64 = 70.0;
 const R: f64 = 16.0;
 const T: f64 = 16.0;
 const B: f64 = 40.0;
+/// Width kept at the right of the plot for points whose latency is infinite (some request
+/// went unserved at the percentile).
+const INF_BAND: f64 = 40.0;
+/// The most points drawn; past it the chart keeps the front, the best point and an even
+/// subsample, and says so (points.csv has them all).
+const MAX_DRAWN: usize = 5_000;
+/// The most table rows, cheapest first; the rest are in points.csv.
+const MAX_ROWS: usize = 500;
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -44,7 +52,9 @@ fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
 }
 
 fn label(v: f64) -> String {
-    if v.abs() >= 100.0 {
+    if v.is_infinite() {
+        "∞".to_string()
+    } else if v.abs() >= 100.0 {
         format!("{v:.0}")
     } else if v.abs() >= 1.0 {
         format!("{v:.2}")
@@ -72,12 +82,24 @@ pub fn write_report_html(
         .map(|s| s.mean[li])
         .filter(|v| *v > 0.0)
         .fold(f64::INFINITY, f64::min);
-    let lat_max = stats.iter().map(|s| s.mean[li]).fold(0.0, f64::max);
+    let lat_max = stats
+        .iter()
+        .map(|s| s.mean[li])
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
     let log_x = lat_min.is_finite() && lat_max / lat_min > 100.0;
+    let any_inf = stats.iter().any(|s| s.mean[li].is_infinite());
+    let right = if any_inf { R + INF_BAND } else { R };
     let fx = |v: f64| if log_x { v.max(lat_min).log10() } else { v };
     let (x0, x1) = range(stats.iter().map(|s| fx(s.mean[li])));
     let (y0, y1) = range(stats.iter().map(|s| s.mean[oi]));
-    let px = |v: f64| L + (W - L - R) * (fx(v) - x0) / (x1 - x0);
+    let px = |v: f64| {
+        if v.is_infinite() {
+            W - R - INF_BAND / 2.0
+        } else {
+            L + (W - L - right) * (fx(v) - x0) / (x1 - x0)
+        }
+    };
     let py = |v: f64| T + (H - T - B) * (1.0 - (v - y0) / (y1 - y0));
     let mut h = String::new();
     let _ = write!(
@@ -125,7 +147,7 @@ pub fn write_report_html(
         let _ = write!(
             h,
             r##"<line x1="{L}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#e4e4e4"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text><text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
-            W - R,
+            W - right,
             py(yv),
             py(yv),
             L - 4.0,
@@ -147,6 +169,16 @@ pub fn write_report_html(
         (T + H - B) / 2.0,
         esc(&plan.objective)
     );
+    if any_inf {
+        let xb = W - R - INF_BAND;
+        let _ = write!(
+            h,
+            r##"<line x1="{xb:.1}" x2="{xb:.1}" y1="{T}" y2="{:.1}" stroke="#bbb" stroke-dasharray="2 2"/><text x="{:.1}" y="{:.1}" text-anchor="middle">∞</text>"##,
+            H - B,
+            W - R - INF_BAND / 2.0,
+            H - B + 16.0
+        );
+    }
     let mut line = String::new();
     let mut on_front: Vec<usize> = front.to_vec();
     on_front.sort_by(|a, b| stats[*a].mean[li].total_cmp(&stats[*b].mean[li]));
@@ -163,7 +195,11 @@ pub fn write_report_html(
         h,
         r##"<path d="{line}" fill="none" stroke="#888" stroke-dasharray="4 3"/>"##
     );
-    for s in stats {
+    // Past MAX_DRAWN points: the front, the best point and every k-th other point.
+    let stride = stats.len().div_ceil(MAX_DRAWN).max(1);
+    let drawn =
+        |p: usize| stride == 1 || p.is_multiple_of(stride) || front.contains(&p) || Some(p) == best;
+    for s in stats.iter().filter(|s| drawn(s.point)) {
         let color = if s.slo_ok() { "#2ca02c" } else { "#d62728" };
         let r = if Some(s.point) == best { 6.0 } else { 3.5 };
         let _ = write!(
@@ -180,14 +216,29 @@ pub fn write_report_html(
             esc(&plan.describe_point(s.point))
         );
     }
-    h.push_str("</svg>\n<p>Green: meets the SLO; red: misses it; dashed: the Pareto front; outlined: the best point.</p>\n");
+    h.push_str("</svg>\n<p>Green: meets the SLO; red: misses it; dashed: the Pareto front; outlined: the best point");
+    if any_inf {
+        h.push_str("; at ∞: some seed left the latency percentile on requests that failed or did not finish");
+    }
+    h.push_str(".</p>\n");
+    if stride > 1 {
+        let _ = writeln!(
+            h,
+            "<p>The chart draws {} of {} points (the Pareto front, the best point and every {stride}th other); points.csv has them all.</p>",
+            stats.iter().filter(|s| drawn(s.point)).count(),
+            stats.len()
+        );
+    }
     h.push_str("<table><tr><th>point</th>");
     for a in &plan.axes {
         let _ = write!(h, "<th>{}</th>", esc(a));
     }
+    let fi = plan
+        .metric_index("failed_ratio")
+        .expect("every plan has failed_ratio");
     let _ = write!(
         h,
-        "<th>{} ± ci95</th><th>{} ± ci95</th><th>SLO</th></tr>",
+        "<th>{} ± ci95</th><th>{} ± ci95</th><th>failed %</th><th>SLO</th></tr>",
         esc(&plan.objective),
         esc(&plan.latency)
     );
@@ -201,7 +252,7 @@ pub fn write_report_html(
         Some(c) => format!("{} ± {}", label(m), label(c)),
         None => label(m),
     };
-    for p in order {
+    for &p in order.iter().take(MAX_ROWS) {
         let s = &stats[p];
         let _ = write!(
             h,
@@ -215,15 +266,34 @@ pub fn write_report_html(
         for v in &plan.points[p] {
             let _ = write!(h, "<td>{}</td>", esc(&cell(v)));
         }
+        let misses: Vec<&str> = s
+            .checks
+            .iter()
+            .filter(|(c, v)| !c.holds(*v))
+            .map(|(c, _)| c.metric.as_str())
+            .collect();
         let _ = writeln!(
             h,
-            "<td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<td>{}</td><td>{}</td><td>{:.2}</td><td>{}</td></tr>",
             pm(s.mean[oi], s.ci95[oi]),
             pm(s.mean[li], s.ci95[li]),
-            if s.slo_ok() { "ok" } else { "miss" }
+            s.mean[fi] * 100.0,
+            if misses.is_empty() {
+                "ok".to_string()
+            } else {
+                format!("miss: {}", esc(&misses.join(", ")))
+            }
         );
     }
-    h.push_str("</table>\n</body></html>\n");
+    h.push_str("</table>\n");
+    if order.len() > MAX_ROWS {
+        let _ = writeln!(
+            h,
+            "<p>The {MAX_ROWS} cheapest of {} points; points.csv has them all.</p>",
+            order.len()
+        );
+    }
+    h.push_str("</body></html>\n");
     w.write_all(h.as_bytes())
 }
 

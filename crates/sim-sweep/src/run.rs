@@ -145,53 +145,23 @@ pub(crate) fn round9(x: f64) -> f64 {
 }
 
 fn metric_values(plan: &Plan, s: &Summary) -> Vec<f64> {
+    let named = s.metrics();
     let checks = plan.checks();
     plan.metrics
         .iter()
         .map(|m| {
-            let v = match m.as_str() {
-                "requests_total" => s.requests_total as f64,
-                "requests_completed" => s.requests_completed as f64,
-                "requests_failed" => s.requests_failed as f64,
-                "requests_in_flight_at_end" => s.requests_in_flight_at_end as f64,
-                "ttft_s_mean" => s.ttft_s.mean,
-                "ttft_s_p50" => s.ttft_s.p50,
-                "ttft_s_p90" => s.ttft_s.p90,
-                "ttft_s_p99" => s.ttft_s.p99,
-                "tpot_s_mean" => s.tpot_s.mean,
-                "tpot_s_p50" => s.tpot_s.p50,
-                "tpot_s_p90" => s.tpot_s.p90,
-                "tpot_s_p99" => s.tpot_s.p99,
-                "e2e_s_mean" => s.e2e_s.mean,
-                "e2e_s_p50" => s.e2e_s.p50,
-                "e2e_s_p90" => s.e2e_s.p90,
-                "e2e_s_p99" => s.e2e_s.p99,
-                "queue_s_mean" => s.queue_s.mean,
-                "queue_s_p50" => s.queue_s.p50,
-                "queue_s_p90" => s.queue_s.p90,
-                "queue_s_p99" => s.queue_s.p99,
-                "slo_attainment" => s.slo_attainment,
-                "gpu_hours" => s.gpu_hours,
-                "cost_usd" => s.cost_usd,
-                "replicas_mean" => s.replicas.mean,
-                "replicas_min" => f64::from(s.replicas.min),
-                "replicas_max" => f64::from(s.replicas.max),
-                "desired_replicas_mean" => s.desired_replicas.mean,
-                "desired_replicas_max" => f64::from(s.desired_replicas.max),
-                "scale_events" => s.scale_events as f64,
-                "scale_events_per_hour" => s.scale_events_per_hour,
-                "time_at_max_s" => s.time_at_max_s,
-                "time_at_zero_s" => s.time_at_zero_s,
-                "sim_duration_s" => s.sim_duration_s,
-                "preemptions_total" => s.preemptions_total as f64,
-                "events_total" => s.events_total as f64,
-                "slo_ok" => f64::from(u8::from(s.slo_checks.iter().all(|c| c.ok))),
-                // An SLO percentile key: the engine's check of the same name, by position.
-                other => checks
+            let v = if m == "slo_ok" {
+                f64::from(u8::from(s.slo_ok()))
+            } else if let Some((_, v)) = named.iter().find(|(n, _)| n == m) {
+                *v
+            } else {
+                // An SLO percentile key outside the summary (`ttft_s_p95`): the engine's
+                // check at the same position (both follow the [slo] table's key order).
+                checks
                     .iter()
                     .zip(&s.slo_checks)
-                    .find(|(c, _)| c.metric == other)
-                    .map_or(f64::NAN, |(_, r)| r.actual),
+                    .find(|(c, _)| &c.metric == m)
+                    .map_or(f64::NAN, |(_, r)| r.actual)
             };
             round9(v)
         })

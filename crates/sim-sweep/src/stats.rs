@@ -70,7 +70,8 @@ pub fn summarize(plan: &Plan, results: &[JobResult]) -> Result<Vec<PointStats>, 
             }
             let m = sum / n as f64;
             mean.push(round9(m));
-            ci95.push(if n > 1 {
+            // No interval around an infinite mean (some seed left a percentile unserved).
+            ci95.push(if n > 1 && m.is_finite() {
                 let mut ss = 0.0;
                 for r in runs {
                     ss += (r.values[c] - m) * (r.values[c] - m);

@@ -39,6 +39,8 @@ pub(super) struct Control {
     last_warning: Option<String>,
     /// kubectl-style event lines.
     pub(super) events: Vec<String>,
+    /// Warnings by (reason, object, message), in the order first seen.
+    pub(super) warnings: Vec<crate::RunWarning>,
     /// Knative's autoscaler, when it is the one in the loop.
     pub(super) kpa: Option<super::kpa::KpaRuntime>,
     /// Series the Prometheus Adapter has listed (and can serve).
@@ -122,6 +124,7 @@ impl Control {
             input_names,
             last_warning: None,
             events: Vec::new(),
+            warnings: Vec::new(),
             kpa: None,
             listed: Vec::new(),
         }
@@ -261,6 +264,59 @@ impl World<'_> {
             fmt_time(self.now)
         );
         self.control.events.push(line);
+    }
+
+    /// Counts a warning; a new one also goes to events.log unless it repeats the last
+    /// warning line (as the controllers' event recorder folds repeats).
+    fn warn(&mut self, reason: &str, object: &str, message: &str) {
+        const MAX_DISTINCT: usize = 100;
+        let now_s = self.now.as_secs_f64();
+        let found = self
+            .control
+            .warnings
+            .iter()
+            .position(|w| w.reason == reason && w.object == object && w.message == message);
+        match found {
+            Some(i) => {
+                let w = &mut self.control.warnings[i];
+                w.count += 1;
+                w.last_s = now_s;
+            }
+            None if self.control.warnings.len() < MAX_DISTINCT => {
+                self.control.warnings.push(crate::RunWarning {
+                    reason: reason.to_string(),
+                    object: object.to_string(),
+                    message: message.to_string(),
+                    first_s: now_s,
+                    last_s: now_s,
+                    count: 1,
+                });
+            }
+            // Bounded: a message that changes at every sync folds into one catch-all line.
+            None => {
+                let last = self.control.warnings.last_mut().expect("MAX_DISTINCT > 0");
+                if last.reason != "TooManyWarnings" {
+                    self.control.warnings.push(crate::RunWarning {
+                        reason: "TooManyWarnings".into(),
+                        object: object.to_string(),
+                        message: format!(
+                            "more than {MAX_DISTINCT} distinct warnings; the rest are counted here"
+                        ),
+                        first_s: now_s,
+                        last_s: now_s,
+                        count: 1,
+                    });
+                } else {
+                    last.count += 1;
+                    last.last_s = now_s;
+                }
+            }
+        }
+        let text = format!("{reason}|{object}|{message}");
+        if self.control.last_warning.as_deref() != Some(text.as_str()) {
+            self.event("Warning", reason, object, message);
+            self.control.last_warning = Some(text);
+        }
     }
 
     // ---- Deployment and ReplicaSet -------------------------------------------------------
@@ -796,11 +852,7 @@ impl World<'_> {
             } else {
                 "FailedComputeMetricsReplicas".to_string()
             };
-            let text = format!("{reason}|{err}");
-            if self.control.last_warning.as_deref() != Some(text.as_str()) {
-                self.event("Warning", &reason, object, err);
-                self.control.last_warning = Some(text);
-            }
+            self.warn(&reason, object, err);
         } else {
             self.control.last_warning = None;
         }
@@ -920,11 +972,7 @@ impl World<'_> {
                 .find_map(|r| r.as_ref().err())
                 .cloned()
                 .unwrap_or_default();
-            let text = format!("KEDAScalerFailed|{err}");
-            if self.control.last_warning.as_deref() != Some(text.as_str()) {
-                self.event("Warning", "KEDAScalerFailed", &object, &err);
-                self.control.last_warning = Some(text);
-            }
+            self.warn("KEDAScalerFailed", &object, &err);
         }
         if let Some((reason, message)) = &tick.executor.event {
             self.event("Normal", reason, &object, message);

@@ -13,7 +13,9 @@ use crate::report::{
     CountStats, FailureReason, LatencyRecorder, Outcome, RequestRecord, RunReport, SloCheckResult,
     Summary, TimelineRow,
 };
-use crate::spec::{AutoscalerSpec, LatencyMetric, NoEndpoint, RunOptions, RunSpec, ScrapeJob};
+use crate::spec::{
+    AutoscalerSpec, LatencyMetric, NoEndpoint, RunOptions, RunSpec, ScrapeJob, SloSpec,
+};
 
 mod control;
 mod kpa;
@@ -994,11 +996,14 @@ impl<'a> World<'a> {
         }
         let gpu_hours = gpu_ns as f64 / 3.6e12;
         let total = self.reqs.arrived();
-        let slo_attainment = if total == 0 {
-            1.0
-        } else {
-            self.slo_met as f64 / total as f64
+        let share = |n: u64| {
+            if total == 0 {
+                0.0
+            } else {
+                n as f64 / total as f64
+            }
         };
+        let unserved = self.failed + self.in_flight;
         let mut summary = Summary {
             seed: self.seed,
             requests_total: total,
@@ -1010,11 +1015,16 @@ impl<'a> World<'a> {
                 .copied()
                 .zip(self.failures)
                 .collect(),
-            ttft_s: self.ttft.percentiles(),
-            tpot_s: self.tpot.percentiles(),
-            e2e_s: self.e2e.percentiles(),
-            queue_s: self.queue_lat.percentiles(),
-            slo_attainment,
+            failed_ratio: share(unserved),
+            ttft_s: self.ttft.quantiles(unserved),
+            tpot_s: self.tpot.quantiles(unserved),
+            e2e_s: self.e2e.quantiles(unserved),
+            queue_s: self.queue_lat.quantiles(unserved),
+            completed_ttft_s: self.ttft.percentiles(),
+            completed_tpot_s: self.tpot.percentiles(),
+            completed_e2e_s: self.e2e.percentiles(),
+            completed_queue_s: self.queue_lat.percentiles(),
+            slo_attainment: share(self.slo_met),
             slo_checks: Vec::new(),
             gpu_hours,
             cost_usd: gpu_hours * spec.usd_per_gpu_hour,
@@ -1055,8 +1065,10 @@ impl<'a> World<'a> {
             preemptions_total: preempt,
             engine_steps_total: steps,
             events_total: self.events_total,
+            warnings: self.control.warnings.len() as u64,
         };
-        summary.slo_checks = self.slo_checks(&summary);
+        let recorders = [&self.ttft, &self.tpot, &self.e2e, &self.queue_lat];
+        summary.slo_checks = slo_checks(&spec.slo, &summary, recorders);
         let requests = if self.opts.keep_requests {
             self.request_records()
         } else {
@@ -1068,35 +1080,8 @@ impl<'a> World<'a> {
             requests,
             input_names: self.control.input_names,
             events: self.control.events,
+            warnings: self.control.warnings,
         }
-    }
-
-    fn slo_checks(&self, summary: &Summary) -> Vec<SloCheckResult> {
-        let mut out = Vec::new();
-        for c in &self.spec.slo.percentile_checks {
-            let rec = match c.metric {
-                LatencyMetric::Ttft => &self.ttft,
-                LatencyMetric::Tpot => &self.tpot,
-                LatencyMetric::E2e => &self.e2e,
-                LatencyMetric::Queue => &self.queue_lat,
-            };
-            let actual = rec.quantile_s(c.percentile / 100.0);
-            out.push(SloCheckResult {
-                name: format!("{}_p{}", c.metric.name(), fmt_pct(c.percentile)),
-                threshold: c.max_s,
-                actual,
-                ok: actual <= c.max_s,
-            });
-        }
-        if let Some(min) = self.spec.slo.min_attainment {
-            out.push(SloCheckResult {
-                name: "slo_attainment".to_string(),
-                threshold: min,
-                actual: summary.slo_attainment,
-                ok: summary.slo_attainment >= min,
-            });
-        }
-        out
     }
 
     fn request_records(&self) -> Vec<RequestRecord> {
@@ -1140,6 +1125,48 @@ impl<'a> World<'a> {
             })
             .collect()
     }
+}
+
+/// The SLO's checks on a finished run. Percentile objectives count unserved requests as
+/// infinite; every SLO also carries its failure budget and needs one completed request.
+/// `recorders` are in [`LatencyMetric::ALL`] order.
+fn slo_checks(slo: &SloSpec, s: &Summary, recorders: [&LatencyRecorder; 4]) -> Vec<SloCheckResult> {
+    let unserved = s.requests_failed + s.requests_in_flight_at_end;
+    let mut out = Vec::new();
+    for c in &slo.percentile_checks {
+        let i = LatencyMetric::ALL
+            .iter()
+            .position(|m| *m == c.metric)
+            .expect("every metric is in ALL");
+        let actual = recorders[i].quantile_with_unserved_s(c.percentile / 100.0, unserved);
+        out.push(SloCheckResult::new(
+            format!("{}_p{}", c.metric.name(), fmt_pct(c.percentile)),
+            c.max_s,
+            false,
+            actual,
+        ));
+    }
+    if let Some(min) = slo.min_attainment {
+        out.push(SloCheckResult::new(
+            "slo_attainment",
+            min,
+            true,
+            s.slo_attainment,
+        ));
+    }
+    out.push(SloCheckResult::new(
+        "failed_ratio",
+        slo.max_failed_ratio,
+        false,
+        s.failed_ratio,
+    ));
+    out.push(SloCheckResult::new(
+        "requests_completed",
+        1.0,
+        true,
+        s.requests_completed as f64,
+    ));
+    out
 }
 
 /// Mean time per output token after the first; `None` for single-token outputs.

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use sim_engine::{RunOptions, RunReport, Summary};
+use sim_engine::{LatencyMetric, RunOptions, RunReport, Summary};
 use sim_scenario::{Files, Scenario, WorkloadPlan};
 
 mod random;
@@ -61,23 +61,30 @@ fn flatten(s: &Summary) -> BTreeMap<String, f64> {
     for (f, n) in &s.failures {
         put(&format!("failures.{}", f.name()), *n as f64);
     }
-    for (name, p) in [
-        ("ttft_s", &s.ttft_s),
-        ("tpot_s", &s.tpot_s),
-        ("e2e_s", &s.e2e_s),
-        ("queue_s", &s.queue_s),
-    ] {
-        put(&format!("{name}.mean"), p.mean);
-        put(&format!("{name}.p50"), p.p50);
-        put(&format!("{name}.p90"), p.p90);
-        put(&format!("{name}.p99"), p.p99);
-        put(&format!("{name}.count"), p.count as f64);
+    put("failed_ratio", s.failed_ratio);
+    for m in LatencyMetric::ALL {
+        let (name, q, p) = (m.name(), s.latency(m), s.completed_latency(m));
+        put(&format!("{name}.p50"), q.p50);
+        put(&format!("{name}.p90"), q.p90);
+        put(&format!("{name}.p99"), q.p99);
+        put(&format!("{name}.count"), q.count as f64);
+        put(&format!("{name}.unserved"), q.unserved as f64);
+        put(&format!("completed_{name}.mean"), p.mean);
+        put(&format!("completed_{name}.p50"), p.p50);
+        put(&format!("completed_{name}.p90"), p.p90);
+        put(&format!("completed_{name}.p99"), p.p99);
+        put(&format!("completed_{name}.count"), p.count as f64);
     }
     put("slo_attainment", s.slo_attainment);
     put(
         "slo_checks_failed",
         s.slo_checks.iter().filter(|c| !c.ok).count() as f64,
     );
+    put("slo_ok", f64::from(u8::from(s.slo_ok())));
+    for c in &s.slo_checks {
+        put(&format!("slo_check.{}", c.name), c.actual);
+    }
+    put("warnings", s.warnings as f64);
     put("gpu_hours", s.gpu_hours);
     put("cost_usd", s.cost_usd);
     put("replicas.min", f64::from(s.replicas.min));
@@ -194,7 +201,12 @@ fn check(name: &str) {
             "{name}: {key} differs between fused and step-by-step"
         );
     }
-    for key in ["ttft_s.mean", "tpot_s.mean", "e2e_s.mean", "e2e_s.p99"] {
+    for key in [
+        "completed_ttft_s.mean",
+        "completed_tpot_s.mean",
+        "completed_e2e_s.mean",
+        "completed_e2e_s.p99",
+    ] {
         assert!(
             (fa[key] - fc[key]).abs() <= 1e-3 * fc[key].max(1e-3),
             "{name}: {key} {} vs {}",
@@ -335,4 +347,14 @@ fn keda_at_zero_behind_a_plain_service_fails_requests_and_never_wakes() {
 #[test]
 fn the_adapter_serves_a_new_metric_only_after_its_next_relist() {
     check("adapter_relist");
+}
+
+#[test]
+fn a_run_that_serves_nobody_fails_every_objective() {
+    check("zero_replicas_slo");
+}
+
+#[test]
+fn failed_requests_are_infinite_latencies_in_the_slo() {
+    check("cold_fail_slo");
 }
