@@ -42,6 +42,21 @@ pub(crate) fn set(doc: &mut Table, segs: &[&str], value: Value) -> Result<(), St
     set_in(entry, rest, value, first)
 }
 
+/// Removes the key at `segs` if it is there (a missing key or table is not an error).
+pub(crate) fn remove(doc: &mut Table, segs: &[&str]) {
+    let Some((last, parents)) = segs.split_last() else {
+        return;
+    };
+    let mut table = doc;
+    for seg in parents {
+        match table.get_mut(*seg) {
+            Some(Value::Table(t)) => table = t,
+            _ => return,
+        }
+    }
+    table.remove(*last);
+}
+
 fn set_in(v: &mut Value, segs: &[&str], value: Value, here: &str) -> Result<(), String> {
     match v {
         Value::Table(t) => set(t, segs, value),

@@ -76,8 +76,12 @@ pub struct Plan {
     pub base_file: String,
     /// The base scenario document, with the sweep's `[slo]` applied, as TOML.
     pub base_text: String,
-    /// Axis paths, in order.
+    /// Axis names, in order: the dotted key path an axis sets, or the name of an axis that
+    /// sets several keys.
     pub axes: Vec<String>,
+    /// Per axis, whether its values are tables of keys (`{ "a.b" = 1, unset = ["c"] }`)
+    /// rather than the value of one key.
+    pub axis_sets_keys: Vec<bool>,
     /// One value per axis for every point, in point order.
     pub points: Vec<Vec<Value>>,
     /// Replication seeds; seed `r` is the same at every point (common random numbers).
@@ -105,6 +109,8 @@ struct PlanWire {
     base_file: String,
     base: String,
     axes: Vec<String>,
+    #[serde(default)]
+    axis_sets_keys: Vec<bool>,
     seeds: Vec<u64>,
     objective: String,
     latency: String,
@@ -185,9 +191,19 @@ impl Plan {
     /// written.
     pub fn point_text(&self, point: usize, rebase: Option<&dyn Fn(&str) -> String>) -> String {
         let mut d: Table = toml::from_str(&self.base_text).expect("the plan's base parses");
-        for (axis, value) in self.axes.iter().zip(&self.points[point]) {
-            doc::set(&mut d, &doc::segments(axis), value.clone())
-                .expect("axis paths were checked when the plan was made");
+        for ((axis, value), sets_keys) in self
+            .axes
+            .iter()
+            .zip(&self.points[point])
+            .zip(&self.axis_sets_keys)
+        {
+            if *sets_keys {
+                apply_key_table(&mut d, value)
+                    .expect("key tables were checked when the plan was made");
+            } else {
+                doc::set(&mut d, &doc::segments(axis), value.clone())
+                    .expect("axis paths were checked when the plan was made");
+            }
         }
         if let Some(rebase) = rebase {
             let dir = Path::new(&self.base_file).parent();
@@ -259,6 +275,11 @@ impl Plan {
             sim_version: w.sim_version,
             base_file: w.base_file,
             base_text: w.base,
+            axis_sets_keys: if w.axis_sets_keys.is_empty() {
+                vec![false; w.axes.len()]
+            } else {
+                w.axis_sets_keys
+            },
             axes: w.axes,
             points,
             seeds: w.seeds,
@@ -291,6 +312,7 @@ impl Plan {
             base_file: self.base_file.clone(),
             base: self.base_text.clone(),
             axes: self.axes.clone(),
+            axis_sets_keys: self.axis_sets_keys.clone(),
             seeds: self.seeds.clone(),
             objective: self.objective.clone(),
             latency: self.latency.clone(),
@@ -336,8 +358,58 @@ enum Source {
 }
 
 struct Axis {
-    path: String,
+    /// The key path, or the name of an axis that sets several keys.
+    name: String,
+    sets_keys: bool,
     source: Source,
+}
+
+/// The reserved key of a key table that lists keys to remove.
+const UNSET: &str = "unset";
+
+/// Applies one value of a several-keys axis: sets each dotted key, then removes the `unset`
+/// ones.
+fn apply_key_table(d: &mut Table, value: &Value) -> Result<(), String> {
+    let Value::Table(t) = value else {
+        return Err("the value must be a table of dotted keys, such as \
+                    { \"routing.no_endpoint\" = \"queue\" }"
+            .into());
+    };
+    for (k, v) in t {
+        if k == UNSET {
+            continue;
+        }
+        check_axis_key(k)?;
+        doc::set(d, &doc::segments(k), v.clone()).map_err(|m| format!("{k}: {m}"))?;
+    }
+    if let Some(unset) = t.get(UNSET) {
+        let Value::Array(keys) = unset else {
+            return Err("unset must be a list of dotted keys".into());
+        };
+        for k in keys {
+            let Value::String(k) = k else {
+                return Err("unset must be a list of dotted keys".into());
+            };
+            check_axis_key(k)?;
+            doc::remove(d, &doc::segments(k));
+        }
+    }
+    Ok(())
+}
+
+/// A key an axis may set: a dotted path that is not the seed nor the SLO.
+fn check_axis_key(path: &str) -> Result<(), String> {
+    let segs = doc::segments(path);
+    if segs.iter().any(|s| s.is_empty()) {
+        return Err(format!("{path:?} is not a dotted key path"));
+    }
+    match segs[0] {
+        "seed" => Err("the seed is not an axis: use seeds = [...] or replications = N".into()),
+        "slo" => {
+            Err("the SLO judges points and is not an axis: put it in the sweep's [slo]".into())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Reads, checks and enumerates a sweep file. `file` is the sweep file's path as the user
@@ -483,8 +555,9 @@ pub fn plan(
         let idx = i.to_string();
         let err = |key: &str, m: String| loc.error(&["axis", &idx, key], m);
         axes.push(axis(a, &base_doc, &|key, m| err(key, m))?);
-        if axes[..i].iter().any(|b| b.path == a.path) {
-            return Err(err("path", format!("axis {} appears twice", a.path)).into());
+        let this = &axes[i].name;
+        if axes[..i].iter().any(|b| &b.name == this) {
+            return Err(err("path", format!("axis {this} appears twice")).into());
         }
     }
 
@@ -564,7 +637,8 @@ pub fn plan(
         sim_version: sim_version.to_string(),
         base_file,
         base_text,
-        axes: axes.iter().map(|a| a.path.clone()).collect(),
+        axes: axes.iter().map(|a| a.name.clone()).collect(),
+        axis_sets_keys: axes.iter().map(|a| a.sets_keys).collect(),
         points,
         seeds,
         slo,
@@ -603,10 +677,27 @@ fn blame(
     let key = e.line.and_then(|l| doc::path_at_line(src, l));
     if let Some(key) = &key {
         for (i, axis) in plan.axes.iter().enumerate() {
-            let segs = doc::segments(axis);
-            let n = segs.len().min(key.len());
-            if segs[..n] == key[..n] {
-                let value = &plan.points[point][i];
+            let value = &plan.points[point][i];
+            // The keys this axis set at this point.
+            let set: Vec<Vec<&str>> = match (plan.axis_sets_keys[i], value) {
+                (true, Value::Table(t)) => {
+                    let mut keys: Vec<Vec<&str>> = t
+                        .keys()
+                        .filter(|k| *k != UNSET)
+                        .map(|k| doc::segments(k))
+                        .collect();
+                    if let Some(Value::Array(u)) = t.get(UNSET) {
+                        keys.extend(u.iter().filter_map(Value::as_str).map(doc::segments));
+                    }
+                    keys
+                }
+                _ => vec![doc::segments(axis)],
+            };
+            let hit = set.iter().any(|segs| {
+                let n = segs.len().min(key.len());
+                segs[..n] == key[..n]
+            });
+            if hit {
                 let idx = i.to_string();
                 let j = wire_axes[i]
                     .values
@@ -651,33 +742,25 @@ fn axis(
     base: &Table,
     err: &dyn Fn(&str, String) -> ScenarioError,
 ) -> Result<Axis, ScenarioError> {
-    let segs = doc::segments(&a.path);
-    if segs.iter().any(|s| s.is_empty()) {
-        return Err(err(
-            "path",
-            format!("{:?} is not a dotted key path", a.path),
-        ));
-    }
-    match segs[0] {
-        "seed" => {
+    let path = match (&a.path, &a.name) {
+        (Some(p), None) => p.clone(),
+        (None, Some(name)) => return key_table_axis(a, name, base, err),
+        _ => {
             return Err(err(
                 "path",
-                "the seed is not an axis: use seeds = [...] or replications = N".into(),
+                "an axis needs path = \"dotted.key\", or name = \"...\" with values that are \
+                 tables of keys to set together"
+                    .into(),
             ));
         }
-        "slo" => {
-            return Err(err(
-                "path",
-                "the SLO judges points and is not an axis: put it in the sweep's [slo]".into(),
-            ));
-        }
-        _ => {}
-    }
+    };
+    let segs = doc::segments(&path);
+    check_axis_key(&path).map_err(|m| err("path", m))?;
     let given = [a.values.is_some(), a.linear.is_some(), a.log.is_some()];
     if given.iter().filter(|g| **g).count() != 1 {
         return Err(err(
             "path",
-            format!("axis {} needs exactly one of values, linear or log", a.path),
+            format!("axis {} needs exactly one of values, linear or log", path),
         ));
     }
     // Probe the schema: does the path take a float, an integer, or neither?
@@ -695,9 +778,10 @@ fn axis(
         }
         let mut d = base.clone();
         doc::set(&mut d, &segs, values[0].clone())
-            .map_err(|m| err("path", format!("axis {}: {m}", a.path)))?;
+            .map_err(|m| err("path", format!("axis {}: {m}", path)))?;
         return Ok(Axis {
-            path: a.path.clone(),
+            name: path.clone(),
+            sets_keys: false,
             source: Source::Values(values.clone()),
         });
     }
@@ -722,18 +806,53 @@ fn axis(
             Err(_) => {
                 return Err(err(
                     "path",
-                    format!("axis {} is not a numeric scenario key: {float_err}", a.path),
+                    format!("axis {path} is not a numeric scenario key: {float_err}"),
                 ));
             }
         },
     };
     Ok(Axis {
-        path: a.path.clone(),
+        name: path,
+        sets_keys: false,
         source: Source::Range {
             range,
             log,
             integer,
         },
+    })
+}
+
+/// An axis whose values are tables of keys set (and `unset`) together.
+fn key_table_axis(
+    a: &AxisTable,
+    name: &str,
+    base: &Table,
+    err: &dyn Fn(&str, String) -> ScenarioError,
+) -> Result<Axis, ScenarioError> {
+    if a.linear.is_some() || a.log.is_some() {
+        return Err(err(
+            "name",
+            format!("axis {name} sets several keys, so it takes values = [...], not a range"),
+        ));
+    }
+    let values = a.values.as_ref().ok_or_else(|| {
+        err(
+            "name",
+            format!("axis {name} needs values = [{{ \"dotted.key\" = value, ... }}, ...]"),
+        )
+    })?;
+    if values.is_empty() {
+        return Err(err("values", "values must not be empty".into()));
+    }
+    for (j, v) in values.iter().enumerate() {
+        let mut d = base.clone();
+        apply_key_table(&mut d, v)
+            .map_err(|m| err("values", format!("value {j} of axis {name}: {m}")))?;
+    }
+    Ok(Axis {
+        name: name.to_string(),
+        sets_keys: true,
+        source: Source::Values(values.clone()),
     })
 }
 

@@ -37,7 +37,10 @@ pub(crate) struct SweepFile {
 #[serde(deny_unknown_fields, expecting = "an [[axis]] table")]
 pub(crate) struct AxisTable {
     /// Dotted key path into the scenario (`hpa.metrics.0.target_average_value`).
-    pub(crate) path: String,
+    pub(crate) path: Option<String>,
+    /// The name of an axis whose values are tables of keys set together (instead of `path`):
+    /// each value maps dotted key paths to values, and `unset = [...]` lists keys to remove.
+    pub(crate) name: Option<String>,
     /// Explicit values.
     pub(crate) values: Option<Vec<toml::Value>>,
     /// Evenly spaced values.

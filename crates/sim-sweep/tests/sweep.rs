@@ -63,22 +63,49 @@ fn plans_enumerate_the_expected_points() {
         for p in 0..plan.points.len() {
             let sc = plan.scenario(p).unwrap();
             let echoed: toml::Table = toml::from_str(&toml::to_string(&sc.file).unwrap()).unwrap();
-            for (axis, value) in plan.axes.iter().zip(&plan.points[p]) {
+            let get = |path: &str| -> Option<toml::Value> {
                 let mut v = toml::Value::Table(echoed.clone());
-                for seg in axis.split('.') {
+                for seg in path.split('.') {
                     v = match v {
-                        toml::Value::Table(t) => t[seg].clone(),
+                        toml::Value::Table(t) => t.get(seg)?.clone(),
                         toml::Value::Array(a) => a[seg.parse::<usize>().unwrap()].clone(),
-                        other => panic!("{axis}: {other:?}"),
+                        other => panic!("{path}: {other:?}"),
                     };
                 }
-                let same = v == *value
-                    || v.as_float()
-                        .zip(value.as_integer())
+                Some(v)
+            };
+            let mut wanted: Vec<(String, Option<toml::Value>)> = Vec::new();
+            for ((axis, value), keys) in plan
+                .axes
+                .iter()
+                .zip(&plan.points[p])
+                .zip(&plan.axis_sets_keys)
+            {
+                match (keys, value) {
+                    (true, toml::Value::Table(t)) => {
+                        for (k, v) in t {
+                            if k == "unset" {
+                                for u in v.as_array().unwrap() {
+                                    wanted.push((u.as_str().unwrap().to_string(), None));
+                                }
+                            } else {
+                                wanted.push((k.clone(), Some(v.clone())));
+                            }
+                        }
+                    }
+                    _ => wanted.push((axis.clone(), Some(value.clone()))),
+                }
+            }
+            for (axis, value) in wanted {
+                let v = get(&axis);
+                let same = v == value
+                    || v.as_ref()
+                        .and_then(toml::Value::as_float)
+                        .zip(value.as_ref().and_then(toml::Value::as_integer))
                         .is_some_and(|(a, b)| a == b as f64);
                 assert!(
                     same,
-                    "{}: point {p}: {axis} = {v}, want {value}",
+                    "{}: point {p}: {axis} = {v:?}, want {value:?}",
                     path.display()
                 );
             }
