@@ -712,11 +712,8 @@ fn scale_events(i: ScaleEventsInput, exp: &Value, c: &mut Checker) -> Result<(),
         get_i64(exp, "replicas_changed_in_period_before_store"),
         i64::from(before),
     );
-    match &i.rules {
-        Some(r) => hpa::record_scale_event(&mut evs, &r.resolved()?, i.replica_change, now()),
-        // Without behavior the controller stores nothing and keeps no event list.
-        None => evs.clear(),
-    }
+    let rules = i.rules.as_ref().map(WireRules::resolved).transpose()?;
+    hpa::record_scale_event(&mut evs, rules.as_ref(), i.replica_change, now());
     let want = exp
         .get("events_after_store")
         .and_then(Value::as_array)

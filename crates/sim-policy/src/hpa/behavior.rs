@@ -354,13 +354,17 @@ pub fn legacy_rate_limit(
 
 /// Records a successful rescale in one direction's event list: events older than the
 /// longest policy period are marked outdated, the last outdated one is overwritten, else
-/// the event is appended.
+/// the event is appended. Without `behavior` (`rules` is `None`) the controller stores
+/// nothing and leaves the list as it was, as upstream's `storeScaleEvent` returns early.
 pub fn record_scale_event(
     events: &mut Vec<ScaleEvent>,
-    rules: &ResolvedRules,
+    rules: Option<&ResolvedRules>,
     change: i32,
     now: SimTime,
 ) {
+    let Some(rules) = rules else {
+        return;
+    };
     let longest = secs(rules.policies.iter().map(|p| p.period_s).max().unwrap_or(0));
     for e in events.iter_mut() {
         if now.saturating_since(e.time) > longest {

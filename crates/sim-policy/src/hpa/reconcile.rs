@@ -318,12 +318,13 @@ pub fn reconcile(config: &HpaConfig, state: &mut HpaState, input: &HpaInput) -> 
             format!("the HPA controller was able to update the target scale to {desired}"),
             now,
         );
-        if let Some((up, down)) = config.resolved_behavior() {
-            if desired > current {
-                record_scale_event(&mut state.scale_up_events, &up, desired - current, now);
-            } else {
-                record_scale_event(&mut state.scale_down_events, &down, current - desired, now);
-            }
+        let behavior = config.resolved_behavior();
+        if desired > current {
+            let up = behavior.as_ref().map(|(up, _)| up);
+            record_scale_event(&mut state.scale_up_events, up, desired - current, now);
+        } else {
+            let down = behavior.as_ref().map(|(_, down)| down);
+            record_scale_event(&mut state.scale_down_events, down, current - desired, now);
         }
         state.last_scale_time = Some(now);
         if gate {
