@@ -5,11 +5,56 @@
 //! contains no file, environment, network or wall-clock access and no hash-ordered
 //! collections outside test code.
 //!
-//! What it deliberately does not do: it is never a dependency of non-dev code, and it does
-//! not build anything; it reads manifests and sources as text.
+//! It also gates the tests that read `../shared` (real traces, GPU measurements): a crate's
+//! build script calls [`gate_shared_tests`], which sets the `no_shared` cfg when that folder
+//! is absent, so those tests show as ignored with the reason; under CI (`CI` set) the cfg is
+//! never set and a missing folder fails the tests instead of passing them unchecked.
+//!
+//! What it deliberately does not do: it is never a dependency of non-dev code (only of
+//! tests and build scripts), and it does not build anything; it reads manifests and sources
+//! as text.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+/// The `../shared` folder beside the checkout, seen from a crate's manifest directory.
+pub fn shared_dir(manifest_dir: &str) -> PathBuf {
+    Path::new(manifest_dir).join("../../../shared")
+}
+
+/// For a build script: sets `cfg(no_shared)` when any of `needs` (paths inside `../shared`)
+/// is missing and `CI` is not set. Tests marked
+/// `#[cfg_attr(no_shared, ignore = "needs ../shared")]` then show as ignored instead of
+/// passing without checking anything; under CI they run and fail on the missing files.
+#[allow(clippy::print_stdout, reason = "build script directives go to stdout")]
+pub fn gate_shared_tests(needs: &[&str]) {
+    println!("cargo::rustc-check-cfg=cfg(no_shared)");
+    println!("cargo::rerun-if-env-changed=CI");
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default();
+    let shared = shared_dir(&manifest_dir);
+    let mut missing = false;
+    for need in needs {
+        let path = shared.join(need);
+        println!("cargo::rerun-if-changed={}", path.display());
+        missing |= !path.exists();
+    }
+    let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+    if missing && !ci {
+        println!("cargo::rustc-cfg=no_shared");
+    }
+}
+
+/// A path inside `../shared` for a test that needs it; panics with the reason when it is
+/// missing (which happens only under CI, where the test is not ignored).
+pub fn shared_path(manifest_dir: &str, rel: &str) -> PathBuf {
+    let path = shared_dir(manifest_dir).join(rel);
+    assert!(
+        path.exists(),
+        "{} is missing: this test needs ../shared beside the checkout (CI provides it)",
+        path.display()
+    );
+    path
+}
 
 /// A crate's place in the layering and what it may use from outside the workspace.
 #[derive(Clone, Copy, Debug)]

@@ -326,20 +326,8 @@ mod tests {
     use super::*;
     use crate::{TraceFit, TraceFormat, fit_trace, read_trace};
 
-    #[allow(clippy::print_stderr, reason = "the skip message is the point")]
-    fn shared_trace(name: &str) -> Option<PathBuf> {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/traces")
-            .join(name);
-        if path.exists() {
-            Some(path)
-        } else {
-            eprintln!(
-                "skipping: {} is absent (the shared traces are not checked out)",
-                path.display()
-            );
-            None
-        }
+    fn shared_trace(name: &str) -> PathBuf {
+        sim_testkit::shared_path(env!("CARGO_MANIFEST_DIR"), &format!("traces/{name}"))
     }
 
     fn table_source(name: &str, table: &[f64]) -> String {
@@ -367,10 +355,9 @@ mod tests {
 
     /// Re-derives the committed constants from the trace itself.
     #[test]
+    #[cfg_attr(no_shared, ignore = "needs ../shared/traces")]
     fn constants_match_the_trace() {
-        let Some(path) = shared_trace("AzureLLMInferenceTrace_conv.csv") else {
-            return;
-        };
+        let path = shared_trace("AzureLLMInferenceTrace_conv.csv");
         let file = std::fs::File::open(&path).expect("open the conv trace");
         let fit = fit_trace(
             read_trace(TraceFormat::AzureCsv, BufReader::new(file)),

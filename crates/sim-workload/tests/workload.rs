@@ -121,31 +121,18 @@ fn repo_sample_traces_read_cleanly() {
     }
 }
 
-#[allow(clippy::print_stderr, reason = "the skip message is the point")]
-fn shared_trace(name: &str) -> Option<PathBuf> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/traces")
-        .join(name);
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!(
-            "skipping: {} is absent (the shared traces are not checked out)",
-            path.display()
-        );
-        None
-    }
+fn shared_trace(name: &str) -> PathBuf {
+    sim_testkit::shared_path(env!("CARGO_MANIFEST_DIR"), &format!("traces/{name}"))
 }
 
 #[test]
+#[cfg_attr(no_shared, ignore = "needs ../shared/traces")]
 fn real_azure_traces_have_the_published_counts_and_spans() {
     for (name, rows, span_ds) in [
         ("AzureLLMInferenceTrace_conv.csv", 19_366, 35_017),
         ("AzureLLMInferenceTrace_code.csv", 8_819, 34_359),
     ] {
-        let Some(path) = shared_trace(name) else {
-            return;
-        };
+        let path = shared_trace(name);
         let reader = BufReader::new(std::fs::File::open(path).unwrap());
         let mut count = 0u64;
         let mut last = SimTime::ZERO;
@@ -166,10 +153,9 @@ fn real_azure_traces_have_the_published_counts_and_spans() {
 }
 
 #[test]
+#[cfg_attr(no_shared, ignore = "needs ../shared/traces")]
 fn fitting_the_real_conv_trace_reproduces_the_readme() {
-    let Some(path) = shared_trace("AzureLLMInferenceTrace_conv.csv") else {
-        return;
-    };
+    let path = shared_trace("AzureLLMInferenceTrace_conv.csv");
     let fit = fit_trace(
         read_trace(
             TraceFormat::AzureCsv,
