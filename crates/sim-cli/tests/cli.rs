@@ -169,7 +169,7 @@ fn bad_inputs_exit_2_naming_the_place() {
 
 #[test]
 fn explain_renders_the_seed_policies_like_the_controllers() {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("scenarios/explain"))
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root().join("examples/explain"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))

@@ -2,8 +2,12 @@
 //! `test_data/sweep/`: byte-identical files for any `--jobs`, resume after a stop, refusal of a
 //! changed plan, shards merged into the unsharded bytes, merge refusals, and exit codes.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use common::{code, s, sim, text};
 
 const FILES: &[&str] = &[
     "plan.json",
@@ -16,39 +20,8 @@ const FILES: &[&str] = &[
     "report.html",
 ];
 
-fn sim(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sim"));
-    c.args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("JOB_COMPLETION_INDEX")
-        .env_remove("SIM_SHARD_COUNT")
-        .env_remove("SIM_SWEEP_STOP_AFTER");
-    for (k, v) in env {
-        c.env(k, v);
-    }
-    c.output().expect("run sim")
-}
-
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sim-sweep-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exit code")
+    common::tmp("sim-sweep", name)
 }
 
 fn sweep(file: &str, out: &Path, extra: &[&str], env: &[(&str, &str)]) -> Output {

@@ -154,7 +154,9 @@ impl SloCheckResult {
     pub fn describe(&self) -> String {
         let op = if self.at_least { ">=" } else { "<=" };
         let name = &self.name;
-        let (threshold, actual) = (self.threshold, self.actual);
+        // Nine decimals, as in the output files, without float noise.
+        let round9 = |x: f64| (x * 1e9).round() / 1e9;
+        let (threshold, actual) = (self.threshold, round9(self.actual));
         if self.ok {
             return format!("ok    {name} = {actual} ({op} {threshold})");
         }
@@ -164,8 +166,7 @@ impl SloCheckResult {
                  requests that failed or did not finish"
             );
         }
-        // Nine decimals, as in the output files, without float noise.
-        let by = ((actual - threshold).abs() * 1e9).round() / 1e9;
+        let by = round9((actual - threshold).abs());
         let pct = if threshold != 0.0 {
             format!(" ({:.1} %)", by / threshold.abs() * 100.0)
         } else {

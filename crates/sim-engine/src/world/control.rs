@@ -555,16 +555,40 @@ impl World<'_> {
         if p.generation != generation || !matches!(p.phase, Phase::Starting | Phase::Ready) {
             return;
         }
-        let now = self.now;
         let interval = SimDuration::from_secs_f64(self.spec.control.prometheus.scrape_interval_s);
         self.queue.push(
-            now + interval,
+            self.now + interval,
             Ev::Scrape {
                 pod,
                 generation,
                 job,
             },
         );
+        self.scrape_target(pod, job);
+    }
+
+    /// A warm pod at time zero: it has served (idle) long before the run, so Prometheus
+    /// already holds its samples and its GPU exporter reports the idle window. Without this a
+    /// warm run's first sync would see `<unknown>` metrics a real long-lived cluster never
+    /// shows.
+    pub(super) fn warm_scrape(&mut self, pod: u32) {
+        if self.control.scrape_dcgm {
+            self.pods[pod as usize].ctl.dcgm_value = Some(0.0);
+        }
+        for (on, job) in [
+            (self.control.scrape_vllm, ScrapeJob::Vllm),
+            (self.control.scrape_dcgm, ScrapeJob::Dcgm),
+        ] {
+            if on {
+                self.scrape_target(pod, job);
+            }
+        }
+    }
+
+    /// One scrape of a pod's target now (injected scrape failures included).
+    fn scrape_target(&mut self, pod: u32, job: ScrapeJob) {
+        let p = &self.pods[pod as usize];
+        let now = self.now;
         let failing =
             self.spec.control.prometheus.failures.iter().any(|f| {
                 f.job == job && f.start_s <= now.as_secs_f64() && now.as_secs_f64() < f.end_s

@@ -290,6 +290,7 @@ impl<'a> World<'a> {
                         p.ctl.container_start = Some(SimTime::ZERO);
                         self.set_ready(pod);
                         self.start_scraping(pod);
+                        self.warm_scrape(pod);
                     }
                     None => self.pending_pods.push_back(pod),
                 }
