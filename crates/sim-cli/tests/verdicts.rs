@@ -282,3 +282,22 @@ fn every_shipped_scenario_and_sweep_is_checkable() {
         );
     }
 }
+
+#[test]
+fn a_week_long_run_writes_a_small_report() {
+    let out = tmp("week");
+    let o = sim(&["run", &file("week.toml"), "--out", s(&out)], &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o));
+    let timeline = read(&out.join("timeline.csv"));
+    assert!(timeline.lines().count() > 60_000);
+    let report = read(&out.join("report.html"));
+    assert!(
+        report.contains("The charts draw 1951 of the 60480 timeline rows"),
+        "the page says it coarsened"
+    );
+    assert!(
+        report.len() < 1_000_000,
+        "report.html is {} bytes",
+        report.len()
+    );
+}

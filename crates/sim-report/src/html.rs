@@ -21,6 +21,53 @@ const COLORS: [&str; 6] = [
 /// The most events listed on the page (the full list is in `events.log`).
 const MAX_EVENTS: usize = 400;
 
+/// The most timeline points a chart draws. A longer run is coarsened to at most this many
+/// (each point then covers several intervals), which keeps a one-week report small enough
+/// for a browser; timeline.csv keeps every row.
+const MAX_CHART_ROWS: usize = 2_000;
+
+/// Merges runs of `k` timeline rows into one so that a chart stays legible and small:
+/// counts over the interval are summed, gauges (requests, replicas) keep their maximum so that
+/// no peak is hidden, shares and rates are averaged, and the autoscaler's inputs keep their
+/// last known value.
+fn coarsen(rows: &[TimelineRow], k: usize) -> Vec<TimelineRow> {
+    rows.chunks(k.max(1))
+        .map(|c| {
+            let last = c.last().expect("chunks are not empty");
+            let n = c.len() as f64;
+            let mean = |f: fn(&TimelineRow) -> f64| c.iter().map(f).sum::<f64>() / n;
+            let max = |f: fn(&TimelineRow) -> u32| c.iter().map(f).max().unwrap_or(0);
+            let inputs = (0..last.inputs.len())
+                .map(|i| {
+                    c.iter()
+                        .rev()
+                        .map(|r| r.inputs.get(i).copied().unwrap_or(f64::NAN))
+                        .find(|v| v.is_finite())
+                        .unwrap_or(f64::NAN)
+                })
+                .collect();
+            TimelineRow {
+                t_s: last.t_s,
+                arrivals: c.iter().map(|r| r.arrivals).sum(),
+                completed: c.iter().map(|r| r.completed).sum(),
+                failed: c.iter().map(|r| r.failed).sum(),
+                running: max(|r| r.running),
+                waiting: max(|r| r.waiting),
+                gateway_queue: max(|r| r.gateway_queue),
+                kv_usage_mean: mean(|r| r.kv_usage_mean),
+                gpu_busy_mean: mean(|r| r.gpu_busy_mean),
+                ready_replicas: max(|r| r.ready_replicas),
+                starting_replicas: max(|r| r.starting_replicas),
+                pending_replicas: max(|r| r.pending_replicas),
+                terminating_replicas: max(|r| r.terminating_replicas),
+                tokens_per_s: mean(|r| r.tokens_per_s),
+                desired_replicas: max(|r| r.desired_replicas),
+                inputs,
+            }
+        })
+        .collect()
+}
+
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -159,7 +206,14 @@ pub fn write_report_html(
 ) -> io::Result<()> {
     let s = &report.summary;
     let spec = &scenario.spec;
-    let rows = &report.timeline;
+    let k = report.timeline.len().div_ceil(MAX_CHART_ROWS).max(1);
+    let coarse;
+    let rows: &[TimelineRow] = if k > 1 {
+        coarse = coarsen(&report.timeline, k);
+        &coarse
+    } else {
+        &report.timeline
+    };
     let autoscaler = match &spec.control.autoscaler {
         AutoscalerSpec::None => format!("fixed at {} replicas", spec.pods.replicas),
         AutoscalerSpec::Hpa(h) => format!(
@@ -285,6 +339,16 @@ pub fn write_report_html(
             let _ = write!(h, "<li>{}</li>", esc(&w.line()));
         }
         h.push_str("</ul>\n");
+    }
+    if k > 1 {
+        let _ = writeln!(
+            h,
+            "<p>The charts draw {} of the {} timeline rows: each point covers {k} intervals \
+             (requests and replicas at their maximum, shares and rates averaged). \
+             timeline.csv holds every row.</p>",
+            rows.len(),
+            report.timeline.len()
+        );
     }
     h.push_str(&chart(
         "Replicas",
@@ -428,5 +492,27 @@ mod tests {
             2,
             "a NaN starts a new segment: {svg}"
         );
+    }
+
+    #[test]
+    fn coarsening_keeps_totals_peaks_and_the_last_input() {
+        let rows: Vec<TimelineRow> = (1..=10_000u32)
+            .map(|i| TimelineRow {
+                t_s: f64::from(i) * 10.0,
+                arrivals: 3,
+                waiting: if i == 4_321 { 99 } else { 1 },
+                kv_usage_mean: 0.5,
+                inputs: vec![if i % 5 == 0 { f64::NAN } else { f64::from(i) }],
+                ..TimelineRow::default()
+            })
+            .collect();
+        let k = rows.len().div_ceil(MAX_CHART_ROWS);
+        let c = coarsen(&rows, k);
+        assert_eq!(c.len(), 2_000);
+        assert_eq!(c.iter().map(|r| r.arrivals).sum::<u64>(), 30_000);
+        assert_eq!(c.iter().map(|r| r.waiting).max(), Some(99));
+        assert!(c.iter().all(|r| r.kv_usage_mean == 0.5));
+        assert_eq!(c[0].t_s, 50.0);
+        assert_eq!(c[0].inputs, vec![4.0], "the last known input of the bucket");
     }
 }
