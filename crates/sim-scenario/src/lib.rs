@@ -20,7 +20,13 @@ mod locate;
 mod lower;
 pub mod wire;
 
-pub use error::{ScenarioError, line_col};
+pub use error::{
+    MAX_ECHOED_CHARS, MAX_MESSAGE_CHARS, MAX_TEXT_FILE_BYTES, ScenarioError, bounded_text,
+    clip_message, clip_path, line_col, text_from_bytes,
+};
 pub use locate::Locator;
-pub use lower::{Files, Resolved, Scenario, WorkloadPlan, load, toml_error, trace_error};
+pub use lower::{
+    Files, MAX_TIMELINE_INTERVAL_S, MAX_TIMELINE_ROWS, Resolved, ScanFailure, ScanKey, Scenario,
+    WorkloadPlan, load, toml_error, trace_error,
+};
 pub use wire::ScenarioFile;

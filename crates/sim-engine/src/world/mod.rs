@@ -25,6 +25,14 @@ use control::{Control, PodControl};
 /// rate is an error rather than a run that never ends.
 pub const MAX_REQUESTS_PER_RUN: u64 = 50_000_000;
 
+/// The latest time a run's horizon may reach, from any source (`run.duration_s`, a trace's
+/// last arrival, an offset): 30 days, the span of the longest public traces.
+pub const MAX_HORIZON_S: u64 = 30 * 86_400;
+
+/// The most replicas a scenario (or an explain file) may ask for: every pod is simulated, and
+/// past this a run would be a memory test, not a study.
+pub const MAX_REPLICAS: u32 = 10_000;
+
 /// Runs one simulation. A pure function of `(spec, seed, workload)`.
 ///
 /// # Errors
@@ -415,6 +423,16 @@ impl<'a> World<'a> {
             )));
         }
         match self.workload.next() {
+            // `sim-scenario` checks traces before a run; this keeps any other caller bounded.
+            Some(Ok(req))
+                if self.horizon.is_none() && req.arrival > SimTime::from_secs(MAX_HORIZON_S) =>
+            {
+                return Err(TraceError::Invalid(format!(
+                    "request {} arrives at {:.3} s, past the {MAX_HORIZON_S}-second limit on a run's horizon",
+                    req.id,
+                    req.arrival.as_secs_f64()
+                )));
+            }
             Some(Ok(req)) if self.horizon.is_none_or(|h| req.arrival <= h) => {
                 assert!(req.arrival >= self.now, "workload arrivals out of order");
                 self.queue.push(req.arrival, Ev::Arrival);
