@@ -20,10 +20,16 @@ mod kpa;
 mod reqs;
 
 use control::{Control, PodControl};
+use reqs::Stamp;
 
 /// The most requests one run simulates: a bound on memory and time, so that a typo in a
 /// rate is an error rather than a run that never ends.
 pub const MAX_REQUESTS_PER_RUN: u64 = 50_000_000;
+
+/// The most requests a run holds at once (unresolved ones, and resolved ones behind the
+/// oldest unresolved): at about 135 bytes each in a pile-up (request, engine queue entry,
+/// timeout events), 8 M keep a run within 2 GB. The total cap bounds time; this bounds memory.
+pub const MAX_REQUESTS_HELD: u64 = 8_000_000;
 
 /// The latest time a run's horizon may reach, from any source (`run.duration_s`, a trace's
 /// last arrival, an offset): 30 days, the span of the longest public traces.
@@ -143,10 +149,10 @@ struct Req {
     output_tokens: u32,
     status: Status,
     pod: u32,
-    dispatched: Option<SimTime>,
-    first_scheduled: Option<SimTime>,
-    first_token: Option<SimTime>,
-    finished: Option<SimTime>,
+    dispatched: Stamp,
+    first_scheduled: Stamp,
+    first_token: Stamp,
+    finished: Stamp,
     preemptions: u32,
 }
 
@@ -383,6 +389,15 @@ impl<'a> World<'a> {
                         .is_some_and(|r| r.status == Status::InFlight && r.pod == NO_POD)
                     {
                         self.fail(req, FailureReason::GatewayTimeout);
+                        // Timeouts come in queue order: drop what has left, so the queue
+                        // holds only what waits.
+                        while self
+                            .gateway
+                            .front()
+                            .is_some_and(|&id| !self.reqs.in_flight(id))
+                        {
+                            self.gateway.pop_front();
+                        }
                     }
                 }
                 Ev::ClientTimeout { req } => self.on_client_timeout(req),
@@ -456,12 +471,19 @@ impl<'a> World<'a> {
             output_tokens: r.output_tokens,
             status: Status::InFlight,
             pod: NO_POD,
-            dispatched: None,
-            first_scheduled: None,
-            first_token: None,
-            finished: None,
+            dispatched: Stamp::NONE,
+            first_scheduled: Stamp::NONE,
+            first_token: Stamp::NONE,
+            finished: Stamp::NONE,
             preemptions: 0,
         });
+        if self.reqs.held() > MAX_REQUESTS_HELD {
+            return Err(TraceError::Invalid(format!(
+                "more than {MAX_REQUESTS_HELD} requests are unresolved at {:.3} s, the most a run holds: \
+                 the deployment cannot keep up (add replicas, lower rate_scale or set routing.client_timeout_s)",
+                self.now.as_secs_f64()
+            )));
+        }
         self.kpa_note_inflight(true);
         self.in_flight += 1;
         self.tick_arrivals += 1;
@@ -512,7 +534,7 @@ impl<'a> World<'a> {
             self.fail(id, FailureReason::ContextLength);
             return;
         }
-        r.dispatched = Some(self.now);
+        r.dispatched = Stamp::at(self.now);
         let rr = ReplicaRequest {
             id,
             prompt_tokens: r.prompt_tokens,
@@ -561,14 +583,14 @@ impl<'a> World<'a> {
             match ev {
                 ReplicaEvent::Scheduled { id, at } => {
                     let r = self.reqs.live(id);
-                    if r.first_scheduled.is_none() {
-                        r.first_scheduled = Some(at);
+                    if r.first_scheduled.get().is_none() {
+                        r.first_scheduled = Stamp::at(at);
                     }
                 }
                 ReplicaEvent::FirstToken { id, at } => {
                     let r = self.reqs.live(id);
-                    if r.first_token.is_none() {
-                        r.first_token = Some(at);
+                    if r.first_token.get().is_none() {
+                        r.first_token = Stamp::at(at);
                         let ttft_s = (at - r.arrival).as_secs_f64();
                         self.pods[pod as usize].ctl.hist.ttft.observe(ttft_s);
                     }
@@ -592,17 +614,17 @@ impl<'a> World<'a> {
         let slo = &self.spec.slo;
         let r = self.reqs.live(id);
         r.status = Status::Completed;
-        r.finished = Some(at);
-        let first_token = r.first_token.expect("finished without a first token");
+        r.finished = Stamp::at(at);
+        let first_token = r.first_token.get().expect("finished without a first token");
         let ttft = first_token - r.arrival;
         let e2e = at - r.arrival;
-        let first_scheduled = r.first_scheduled.expect("finished without being scheduled");
+        let first_scheduled = r.first_scheduled.get().expect("finished without being scheduled");
         let queue = first_scheduled - r.arrival;
         let hist = &mut self.pods[r.pod as usize].ctl.hist;
         hist.e2e.observe(e2e.as_secs_f64());
         hist.queue.observe(
             first_scheduled
-                .saturating_since(r.dispatched.unwrap_or(r.arrival))
+                .saturating_since(r.dispatched.get().unwrap_or(r.arrival))
                 .as_secs_f64(),
         );
         if let Some(t) = tpot_s(r) {
@@ -634,7 +656,7 @@ impl<'a> World<'a> {
         let r = self.reqs.live(id);
         assert_eq!(r.status, Status::InFlight, "request resolved twice");
         r.status = Status::Failed(reason);
-        r.finished = Some(self.now);
+        r.finished = Stamp::at(self.now);
         self.kpa_note_inflight(false);
         self.in_flight -= 1;
         self.failed += 1;
@@ -1126,8 +1148,8 @@ impl<'a> World<'a> {
                 let completed = r.status == Status::Completed;
                 let secs =
                     |t: Option<SimTime>| t.map(|t| t.saturating_since(r.arrival).as_secs_f64());
-                let ttft_s = if completed { secs(r.first_token) } else { None };
-                let e2e_s = if completed { secs(r.finished) } else { None };
+                let ttft_s = if completed { secs(r.first_token.get()) } else { None };
+                let e2e_s = if completed { secs(r.finished.get()) } else { None };
                 let tpot = if completed { tpot_s(r) } else { None };
                 let slo_met = completed
                     && slo.ttft_s.is_none_or(|m| ttft_s.unwrap_or(f64::MAX) <= m)
@@ -1148,7 +1170,7 @@ impl<'a> World<'a> {
                     tpot_s: tpot,
                     e2e_s,
                     queue_s: if completed {
-                        secs(r.first_scheduled)
+                        secs(r.first_scheduled.get())
                     } else {
                         None
                     },
@@ -1162,7 +1184,7 @@ impl<'a> World<'a> {
 
 /// Mean time per output token after the first; `None` for single-token outputs.
 fn tpot_s(r: &Req) -> Option<f64> {
-    let (first, last) = (r.first_token?, r.finished?);
+    let (first, last) = (r.first_token.get()?, r.finished.get()?);
     if r.output_tokens <= 1 {
         return None;
     }
