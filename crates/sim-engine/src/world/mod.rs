@@ -49,7 +49,24 @@ pub fn run(
     workload: RequestStream<'_>,
     opts: &RunOptions,
 ) -> Result<RunReport, TraceError> {
+    run_holding(spec, seed, workload, opts, MAX_REQUESTS_HELD)
+}
+
+/// [`run`] with another bound on the requests held at once, so that a test reaches it with
+/// a small workload.
+///
+/// # Errors
+/// As [`run`], and when more than `max_held` requests are held.
+#[doc(hidden)]
+pub fn run_holding(
+    spec: &RunSpec,
+    seed: u64,
+    workload: RequestStream<'_>,
+    opts: &RunOptions,
+    max_held: u64,
+) -> Result<RunReport, TraceError> {
     let mut world = World::new(spec, seed, workload, *opts);
+    world.max_held = max_held;
     world.start()?;
     world.run_loop()?;
     Ok(world.finish())
@@ -168,6 +185,7 @@ struct World<'a> {
     stream_done: bool,
     horizon: Option<SimTime>,
     reqs: reqs::ReqTable,
+    max_held: u64,
     last_arrival: Option<SimTime>,
     pods: Vec<Pod>,
     endpoints: Vec<u32>,
@@ -237,6 +255,7 @@ impl<'a> World<'a> {
             stream_done: false,
             horizon: spec.duration_s.map(SimTime::from_secs_f64),
             reqs: reqs::ReqTable::new(opts.keep_requests),
+            max_held: MAX_REQUESTS_HELD,
             last_arrival: None,
             pods: Vec::new(),
             endpoints: Vec::new(),
@@ -477,10 +496,11 @@ impl<'a> World<'a> {
             finished: Stamp::NONE,
             preemptions: 0,
         });
-        if self.reqs.held() > MAX_REQUESTS_HELD {
+        if self.reqs.held() > self.max_held {
             return Err(TraceError::Invalid(format!(
-                "more than {MAX_REQUESTS_HELD} requests are unresolved at {:.3} s, the most a run holds: \
+                "more than {} requests are unresolved at {:.3} s, the most a run holds: \
                  the deployment cannot keep up (add replicas, lower rate_scale or set routing.client_timeout_s)",
+                self.max_held,
                 self.now.as_secs_f64()
             )));
         }
