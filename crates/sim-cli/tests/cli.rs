@@ -280,8 +280,15 @@ fn errors_clip_long_values_and_stay_on_one_line() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("long.toml:7:9: unknown model \"xxx"), "{stderr}");
-    assert!(stderr.contains('…') && stderr.len() < 1_000, "{}", stderr.len());
+    assert!(
+        stderr.contains("long.toml:7:9: unknown model \"xxx"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains('…') && stderr.len() < 1_000,
+        "{}",
+        stderr.len()
+    );
     // A trace path with a newline in it: still one line, the newline escaped.
     let sub = dir.join("a\nb");
     std::fs::create_dir_all(&sub).unwrap();
@@ -295,6 +302,9 @@ fn errors_clip_long_values_and_stay_on_one_line() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("a\\nb/s.toml:4:8: cannot open trace"), "{stderr}");
+    assert!(
+        stderr.contains("a\\nb/s.toml:4:8: cannot open trace"),
+        "{stderr}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

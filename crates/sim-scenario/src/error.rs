@@ -140,7 +140,9 @@ pub fn bounded_text(file: &str, mut bytes: Vec<u8>) -> Result<String, ScenarioEr
             file,
             &text,
             text.len(),
-            format!("the file is larger than {MAX_TEXT_FILE_BYTES} bytes, the most an input file may hold"),
+            format!(
+                "the file is larger than {MAX_TEXT_FILE_BYTES} bytes, the most an input file may hold"
+            ),
         ));
     }
     text_from_bytes(file, bytes)
@@ -208,14 +210,21 @@ mod tests {
     #[test]
     fn display_stays_on_one_line_and_clips_long_values() {
         let long = "m".repeat(100_000);
-        let e = ScenarioError::whole_file("a\nb.toml", format!("unknown model \"{long}\"; known: X"));
+        let e =
+            ScenarioError::whole_file("a\nb.toml", format!("unknown model \"{long}\"; known: X"));
         let shown = e.to_string();
         assert!(!shown.contains('\n'), "{shown}");
         assert!(shown.starts_with("a\\nb.toml: unknown model \""), "{shown}");
-        assert!(shown.ends_with("…; known: X") || shown.contains("…"), "{shown}");
+        assert!(
+            shown.ends_with("…; known: X") || shown.contains("…"),
+            "{shown}"
+        );
         assert!(shown.chars().count() < 200, "{shown}");
         // Clipping is idempotent.
-        assert_eq!(clip_message(&clip_message(&e.message)), clip_message(&e.message));
+        assert_eq!(
+            clip_message(&clip_message(&e.message)),
+            clip_message(&e.message)
+        );
         let spaced = "a ".repeat(10_000);
         assert!(clip_message(&spaced).chars().count() <= MAX_MESSAGE_CHARS + 1);
     }

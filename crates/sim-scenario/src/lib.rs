@@ -10,8 +10,11 @@
 //! `max_model_len`, ...) and points at the offending key using a spanned parse of the same
 //! text. After [`load`] succeeds the engine cannot fail on input.
 //!
-//! What it deliberately does not do: open files (the CLI passes a [`Files`] implementation and
-//! opens traces itself), or run anything.
+//! A trace workload is read once at load ([`Files::scan_trace`]) as the run would replay it, so
+//! a bad line, an arrival past the horizon limit or too many requests fail before any run.
+//!
+//! What it deliberately does not do: open files (the CLI passes a [`Files`] implementation,
+//! and opens traces again for the run), or run anything.
 
 mod control;
 mod error;

@@ -90,9 +90,7 @@ pub fn scan_trace<R: BufRead>(
     let lines = Lines::new(reader);
     match format {
         TraceFormat::AzureCsv => scan(CsvReader::new(lines, CsvKind::Azure), t, horizon, limit),
-        TraceFormat::GenericCsv => {
-            scan(CsvReader::new(lines, CsvKind::Generic), t, horizon, limit)
-        }
+        TraceFormat::GenericCsv => scan(CsvReader::new(lines, CsvKind::Generic), t, horizon, limit),
         TraceFormat::MooncakeJsonl => scan(
             MooncakeReader {
                 lines,
@@ -157,7 +155,11 @@ where
     {
         let spread = SimTime(last.as_nanos().saturating_add(gap_ns));
         if spread > limit {
-            return Err(past(spread, reader.last_at(), "with rate_scale, copies of this request arrive until"));
+            return Err(past(
+                spread,
+                reader.last_at(),
+                "with rate_scale, copies of this request arrive until",
+            ));
         }
     }
     Ok(out)
@@ -267,7 +269,10 @@ impl<R: BufRead> Lines<R> {
     fn next_line(&mut self) -> Option<Result<(u64, &str), TraceError>> {
         self.buf.clear();
         let limit = MAX_TRACE_LINE_BYTES as u64 + 1;
-        match (&mut self.reader).take(limit).read_until(b'\n', &mut self.buf) {
+        match (&mut self.reader)
+            .take(limit)
+            .read_until(b'\n', &mut self.buf)
+        {
             Ok(0) => return None,
             Ok(n) => self.bytes += n as u64,
             Err(source) => {
@@ -284,11 +289,15 @@ impl<R: BufRead> Lines<R> {
                 .chars()
                 .count() as u64
                 + 1;
-            let msg = format!("the line is longer than {MAX_TRACE_LINE_BYTES} bytes, the most a trace line may hold");
+            let msg = format!(
+                "the line is longer than {MAX_TRACE_LINE_BYTES} bytes, the most a trace line may hold"
+            );
             return Some(Err(TraceError::parse(self.line, column, msg)));
         }
         if self.bytes > MAX_TRACE_BYTES {
-            let msg = format!("the trace is larger than {MAX_TRACE_BYTES} bytes, the most a trace may hold");
+            let msg = format!(
+                "the trace is larger than {MAX_TRACE_BYTES} bytes, the most a trace may hold"
+            );
             return Some(Err(TraceError::parse(self.line, 1, msg)));
         }
         let mut bytes = &self.buf[..];

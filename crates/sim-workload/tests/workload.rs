@@ -300,7 +300,11 @@ fn a_line_without_end_stops_at_the_line_limit() {
         let mut stream = read_trace(format, BufReader::new(std::io::repeat(0)));
         let err = stream.next().unwrap().unwrap_err();
         assert_eq!(err.line(), Some(1), "{format:?}");
-        assert_eq!(err.column(), Some(MAX_TRACE_LINE_BYTES as u64 + 1), "{format:?}");
+        assert_eq!(
+            err.column(),
+            Some(MAX_TRACE_LINE_BYTES as u64 + 1),
+            "{format:?}"
+        );
         assert!(err.to_string().contains("longer than"), "{err}");
         assert!(stream.next().is_none());
     }
@@ -337,8 +341,14 @@ fn a_scan_checks_every_line_and_the_horizon_before_a_run() {
         offset_s: 2_591_999.5,
         ..Transform::default()
     };
-    let err = scan_trace(TraceFormat::GenericCsv, &b"arrival_s,prompt_tokens,output_tokens\n0.25,1,1\n1,1,1\n"[..], &far, None, limit)
-        .unwrap_err();
+    let err = scan_trace(
+        TraceFormat::GenericCsv,
+        &b"arrival_s,prompt_tokens,output_tokens\n0.25,1,1\n1,1,1\n"[..],
+        &far,
+        None,
+        limit,
+    )
+    .unwrap_err();
     assert_eq!((err.line(), err.column()), (Some(3), Some(1)));
     // Rate-scaled copies of the last request spread over the gap before it.
     let spread = Transform {
@@ -347,7 +357,14 @@ fn a_scan_checks_every_line_and_the_horizon_before_a_run() {
         ..Transform::default()
     };
     let text = "arrival_s,prompt_tokens,output_tokens\n0,1,1\n500000,1,1\n";
-    let err = scan_trace(TraceFormat::GenericCsv, text.as_bytes(), &spread, None, limit).unwrap_err();
+    let err = scan_trace(
+        TraceFormat::GenericCsv,
+        text.as_bytes(),
+        &spread,
+        None,
+        limit,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("copies of this request"), "{err}");
     assert_eq!(err.line(), Some(3));
 }

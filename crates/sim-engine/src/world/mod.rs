@@ -638,7 +638,10 @@ impl<'a> World<'a> {
         let first_token = r.first_token.get().expect("finished without a first token");
         let ttft = first_token - r.arrival;
         let e2e = at - r.arrival;
-        let first_scheduled = r.first_scheduled.get().expect("finished without being scheduled");
+        let first_scheduled = r
+            .first_scheduled
+            .get()
+            .expect("finished without being scheduled");
         let queue = first_scheduled - r.arrival;
         let hist = &mut self.pods[r.pod as usize].ctl.hist;
         hist.e2e.observe(e2e.as_secs_f64());
@@ -1168,8 +1171,16 @@ impl<'a> World<'a> {
                 let completed = r.status == Status::Completed;
                 let secs =
                     |t: Option<SimTime>| t.map(|t| t.saturating_since(r.arrival).as_secs_f64());
-                let ttft_s = if completed { secs(r.first_token.get()) } else { None };
-                let e2e_s = if completed { secs(r.finished.get()) } else { None };
+                let ttft_s = if completed {
+                    secs(r.first_token.get())
+                } else {
+                    None
+                };
+                let e2e_s = if completed {
+                    secs(r.finished.get())
+                } else {
+                    None
+                };
                 let tpot = if completed { tpot_s(r) } else { None };
                 let slo_met = completed
                     && slo.ttft_s.is_none_or(|m| ttft_s.unwrap_or(f64::MAX) <= m)
