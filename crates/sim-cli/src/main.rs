@@ -7,7 +7,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::fs;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -158,12 +158,13 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Verdict) => ExitCode::from(3),
+        // Every message on one line, long values clipped (most are already, by ScenarioError).
         Err(Failure::Input(msg)) => {
-            eprintln!("error: {msg}");
+            eprintln!("error: {}", sim_scenario::clip_message(&msg));
             ExitCode::from(2)
         }
         Err(Failure::Other(msg)) => {
-            eprintln!("error: {msg}");
+            eprintln!("error: {}", sim_scenario::clip_message(&msg));
             ExitCode::from(1)
         }
     }
@@ -173,14 +174,36 @@ struct DiskFiles;
 
 impl Files for DiskFiles {
     fn read_to_string(&self, path: &str) -> Result<String, String> {
-        fs::read_to_string(path).map_err(|e| e.to_string())
+        read_input(path).map_err(|e| e.to_string())
     }
+
+    fn open(&self, path: &str) -> Result<Box<dyn BufRead + '_>, String> {
+        open_trace(path)
+    }
+}
+
+/// Reads a scenario, sweep, explain or catalog file: bounded in size, UTF-8, with the
+/// position of the first bad byte.
+fn read_input(path: &str) -> Result<String, ScenarioError> {
+    let cannot = |e: std::io::Error| ScenarioError::whole_file(path, format!("cannot read: {e}"));
+    let mut bytes = Vec::new();
+    fs::File::open(path)
+        .map_err(cannot)?
+        .take(sim_scenario::MAX_TEXT_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    sim_scenario::bounded_text(path, bytes)
+}
+
+/// Opens a trace for streaming (the readers bound line length and size).
+fn open_trace(path: &str) -> Result<Box<dyn BufRead>, String> {
+    let file = fs::File::open(path).map_err(|e| e.to_string())?;
+    Ok(Box::new(BufReader::with_capacity(1 << 16, file)))
 }
 
 fn load_scenario(path: &Path) -> Result<Scenario, Failure> {
     let display = path.display().to_string();
-    let text = fs::read_to_string(path)
-        .map_err(|e| Failure::Input(format!("{display}: cannot read: {e}")))?;
+    let text = read_input(&display)?;
     Ok(sim_scenario::load(&display, &text, &DiskFiles)?)
 }
 
@@ -275,8 +298,7 @@ fn write_run(
 
 fn cmd_explain(path: &Path) -> Result<(), Failure> {
     let display = path.display().to_string();
-    let text = fs::read_to_string(path)
-        .map_err(|e| Failure::Input(format!("{display}: cannot read: {e}")))?;
+    let text = read_input(&display)?;
     for line in sim_scenario::explain::explain(&display, &text)? {
         println!("{line}");
     }
@@ -293,12 +315,9 @@ fn run_scenario(
         match &scenario.workload {
             WorkloadPlan::Synthetic { .. } => (None, None),
             WorkloadPlan::Trace { path, .. } => {
-                let file = fs::File::open(path)
+                let reader = open_trace(path)
                     .map_err(|e| Failure::Input(format!("{path}: cannot open trace: {e}")))?;
-                (
-                    Some(Box::new(BufReader::with_capacity(1 << 16, file))),
-                    Some(path.as_str()),
-                )
+                (Some(reader), Some(path.as_str()))
             }
         };
     let stream = scenario.workload.stream(seed, reader);

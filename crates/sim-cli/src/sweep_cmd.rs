@@ -9,7 +9,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use sim_scenario::Files;
+use sim_scenario::{Files, ScanFailure, ScanKey};
 use sim_sweep::{JobResult, Manifest, Plan, PointStats, Runner, SweepError};
 
 use crate::out_dir::{Holds, Kind, OutDir};
@@ -27,10 +27,12 @@ impl From<SweepError> for Failure {
     }
 }
 
-/// Reads each file once (points of a sweep name the same catalog and traces).
+/// Reads each file once (points of a sweep name the same catalog and traces), and checks each
+/// trace once per window and offset.
 #[derive(Default)]
 struct CachedFiles {
     cache: RefCell<BTreeMap<String, String>>,
+    scans: RefCell<BTreeMap<String, sim_workload::TraceScan>>,
 }
 
 impl Files for CachedFiles {
@@ -38,15 +40,29 @@ impl Files for CachedFiles {
         if let Some(t) = self.cache.borrow().get(path) {
             return Ok(t.clone());
         }
-        let t = fs::read_to_string(path).map_err(|e| e.to_string())?;
+        let t = crate::read_input(path).map_err(|e| e.to_string())?;
         self.cache.borrow_mut().insert(path.to_string(), t.clone());
         Ok(t)
+    }
+
+    fn open(&self, path: &str) -> Result<Box<dyn std::io::BufRead + '_>, String> {
+        crate::open_trace(path)
+    }
+
+    fn scan_trace(&self, key: &ScanKey) -> Result<sim_workload::TraceScan, ScanFailure> {
+        let memo = format!("{key:?}");
+        if let Some(scan) = self.scans.borrow().get(&memo) {
+            return Ok(*scan);
+        }
+        let reader = self.open(&key.path).map_err(ScanFailure::Open)?;
+        let scan = key.scan(reader).map_err(ScanFailure::Trace)?;
+        self.scans.borrow_mut().insert(memo, scan);
+        Ok(scan)
     }
 }
 
 fn read_text(path: &Path) -> Result<String, Failure> {
-    fs::read_to_string(path)
-        .map_err(|e| Failure::Input(format!("{}: cannot read: {e}", path.display())))
+    Ok(crate::read_input(&path.display().to_string())?)
 }
 
 /// Reads and validates a sweep file.

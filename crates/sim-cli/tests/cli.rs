@@ -218,3 +218,96 @@ fn explain_renders_the_seed_policies_like_the_controllers() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `test_data/bad/*.toml`: `# args: <command line>` (`{file}` is the fixture, `{out}` a
+/// fresh folder) and `# error: <message part>` (`{file}` again): the command must exit 2 with
+/// one line on stderr containing that part, at once.
+#[test]
+fn bad_input_fixtures_exit_2_on_one_line_naming_the_place() {
+    let dir = root().join("crates/sim-cli/test_data/bad");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 10);
+    let mut failures = Vec::new();
+    for name in names {
+        let rel = format!("crates/sim-cli/test_data/bad/{name}");
+        let text = String::from_utf8_lossy(&std::fs::read(dir.join(&name)).unwrap()).into_owned();
+        let mut lines = text.lines();
+        let args = lines.next().and_then(|l| l.strip_prefix("# args: "));
+        let expected = lines.next().and_then(|l| l.strip_prefix("# error: "));
+        let (Some(args), Some(expected)) = (args, expected) else {
+            failures.push(format!("{name}: needs `# args:` and `# error:` lines"));
+            continue;
+        };
+        let out = tmp(&format!("bad-{name}"));
+        let out_s = out.to_str().unwrap();
+        let args: Vec<String> = args
+            .split_whitespace()
+            .map(|a| a.replace("{file}", &rel).replace("{out}", out_s))
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let output = sim(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let expected = expected.replace("{file}", &rel);
+        if output.status.code() != Some(2)
+            || stderr.lines().count() != 1
+            || !stderr.contains(&expected)
+        {
+            failures.push(format!(
+                "{name}: exit {:?}\n  want {expected}\n  got  {stderr}",
+                output.status.code()
+            ));
+        }
+        let _ = std::fs::remove_dir_all(&out);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn errors_clip_long_values_and_stay_on_one_line() {
+    let dir = tmp("clip");
+    let long = "x".repeat(100_000);
+    let scenario = dir.join("long.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "[run]\nduration_s = 60\n[workload]\nkind = \"synthetic\"\npreset = \"azure-conv-like\"\n[deployment]\nmodel = \"{long}\"\ngpu = \"H100-SXM\"\nreplicas = 1\n"
+        ),
+    )
+    .unwrap();
+    let out = sim(&["run", scenario.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("long.toml:7:9: unknown model \"xxx"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains('…') && stderr.len() < 1_000,
+        "{}",
+        stderr.len()
+    );
+    // A trace path with a newline in it: still one line, the newline escaped.
+    let sub = dir.join("a\nb");
+    std::fs::create_dir_all(&sub).unwrap();
+    let multi = sub.join("s.toml");
+    std::fs::write(
+        &multi,
+        "[workload]\nkind = \"trace\"\nformat = \"generic\"\npath = \"no\\nsuch.csv\"\n[deployment]\nmodel = \"Mistral-7B\"\ngpu = \"H100-SXM\"\nreplicas = 1\n",
+    )
+    .unwrap();
+    let out = sim(&["run", multi.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("a\\nb/s.toml:4:8: cannot open trace"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -31,4 +31,6 @@ pub use spec::{
     LatencyMetric, MetricSource, Names, NoEndpoint, PercentileCheck, PodsSpec, PrometheusSpec,
     RoutingSpec, RunOptions, RunSpec, ScrapeFailure, ScrapeJob, SloSpec, TriggerQuery,
 };
-pub use world::{MAX_REQUESTS_PER_RUN, run};
+pub use world::{
+    MAX_HORIZON_S, MAX_REPLICAS, MAX_REQUESTS_HELD, MAX_REQUESTS_PER_RUN, run, run_holding,
+};

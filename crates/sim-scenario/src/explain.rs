@@ -168,6 +168,20 @@ pub fn explain(file: &str, text: &str) -> Result<Vec<String>, ScenarioError> {
     if o.replicas < 0 {
         return Err(loc.error(&["observe", "replicas"], "replicas must be zero or more"));
     }
+    // The same cap as `sim run`: pods are built one by one.
+    let max = sim_engine::MAX_REPLICAS;
+    if o.replicas as u32 > max {
+        return Err(loc.error(
+            &["observe", "replicas"],
+            format!("at most {max} replicas are simulated, got {}", o.replicas),
+        ));
+    }
+    if o.pods.len() > max as usize {
+        return Err(loc.error(
+            &["observe", "pods"],
+            format!("at most {max} pods are simulated, got {}", o.pods.len()),
+        ));
+    }
     let pods: Vec<PodInfo> = if o.pods.is_empty() {
         (0..o.replicas)
             .map(|i| {

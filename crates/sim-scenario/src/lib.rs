@@ -10,8 +10,11 @@
 //! `max_model_len`, ...) and points at the offending key using a spanned parse of the same
 //! text. After [`load`] succeeds the engine cannot fail on input.
 //!
-//! What it deliberately does not do: open files (the CLI passes a [`Files`] implementation and
-//! opens traces itself), or run anything.
+//! A trace workload is read once at load ([`Files::scan_trace`]) as the run would replay it, so
+//! a bad line, an arrival past the horizon limit or too many requests fail before any run.
+//!
+//! What it deliberately does not do: open files (the CLI passes a [`Files`] implementation,
+//! and opens traces again for the run), or run anything.
 
 mod control;
 mod error;
@@ -20,7 +23,13 @@ mod locate;
 mod lower;
 pub mod wire;
 
-pub use error::{ScenarioError, line_col};
+pub use error::{
+    MAX_ECHOED_CHARS, MAX_MESSAGE_CHARS, MAX_TEXT_FILE_BYTES, ScenarioError, bounded_text,
+    clip_message, clip_path, line_col, text_from_bytes,
+};
 pub use locate::Locator;
-pub use lower::{Files, Resolved, Scenario, WorkloadPlan, load, toml_error, trace_error};
+pub use lower::{
+    Files, MAX_TIMELINE_INTERVAL_S, MAX_TIMELINE_ROWS, Resolved, ScanFailure, ScanKey, Scenario,
+    WorkloadPlan, load, toml_error, trace_error,
+};
 pub use wire::ScenarioFile;

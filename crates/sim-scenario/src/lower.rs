@@ -9,22 +9,97 @@ use sim_cluster::perf::StepTimeModel;
 use sim_cluster::pod::{DurationDist, ProbeSpec, StartupModel};
 use sim_cluster::replica::EngineConfig;
 use sim_cluster::router::RoutingPolicy;
+use sim_des::SimTime;
 use sim_engine::{
     AutoscalerSpec, ClusterSpec, LatencyMetric, Names, NoEndpoint, PercentileCheck, PodsSpec,
     RoutingSpec, RunSpec, SloSpec,
 };
-use sim_workload::{LengthDist, RateProfile, SyntheticSpec, TraceError, TraceFormat, Transform};
+use sim_workload::{
+    LengthDist, RateProfile, SyntheticSpec, TraceError, TraceFormat, TraceScan, Transform,
+};
 
 use crate::control::{at_least, non_negative, positive};
 use crate::error::ScenarioError;
 use crate::locate::Locator;
 use crate::wire::{ArrivalsTable, DurationTable, LengthTable, ScenarioFile};
 
+/// The longest timeline interval: one row an hour still draws a 30-day run, and a run ends
+/// at a row, so a longer interval would only stretch the run past its last request.
+pub const MAX_TIMELINE_INTERVAL_S: f64 = 3_600.0;
+
+/// The most timeline rows a run keeps (about 150 bytes each in memory): 30 days at the
+/// default 10 s interval is 259,200.
+pub const MAX_TIMELINE_ROWS: u64 = 1_000_000;
+
 /// Reads the files a scenario names (a catalog, traces for empirical lengths). The CLI
 /// implements it with the file system; tests with a map.
 pub trait Files {
     /// The whole text of `path`, or a one-line reason it cannot be read.
     fn read_to_string(&self, path: &str) -> Result<String, String>;
+
+    /// `path` as a reader, for traces (which may be large). By default, its text.
+    fn open(&self, path: &str) -> Result<Box<dyn std::io::BufRead + '_>, String> {
+        let text = self.read_to_string(path)?;
+        Ok(Box::new(std::io::Cursor::new(text.into_bytes())))
+    }
+
+    /// The trace of `key` checked as a run would replay it. By default it is read each time;
+    /// a sweep's points share traces, so an implementation may remember results by key.
+    fn scan_trace(&self, key: &ScanKey) -> Result<TraceScan, ScanFailure> {
+        let reader = self.open(&key.path).map_err(ScanFailure::Open)?;
+        key.scan(reader).map_err(ScanFailure::Trace)
+    }
+}
+
+/// What [`Files::scan_trace`] checks: equal keys give equal results.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScanKey {
+    /// The trace file.
+    pub path: String,
+    /// Its format.
+    pub format: TraceFormat,
+    /// Window and offset (the rate scale only as 1, or 2 for "more than one copy").
+    pub transform: Transform,
+    /// `run.duration_s`, when set.
+    pub horizon: Option<SimTime>,
+}
+
+impl ScanKey {
+    fn new(path: &str, format: TraceFormat, t: &Transform, horizon: Option<SimTime>) -> ScanKey {
+        let copies = if t.scaled_count(1) > 1 { 2.0 } else { 1.0 };
+        ScanKey {
+            path: path.to_string(),
+            format,
+            transform: Transform {
+                rate_scale: copies,
+                ..t.clone()
+            },
+            horizon,
+        }
+    }
+
+    /// Runs the scan over `reader`.
+    ///
+    /// # Errors
+    /// The first bad line or arrival past the horizon limit.
+    pub fn scan(&self, reader: impl std::io::BufRead) -> Result<TraceScan, TraceError> {
+        sim_workload::scan_trace(
+            self.format,
+            reader,
+            &self.transform,
+            self.horizon,
+            SimTime::from_secs(sim_engine::MAX_HORIZON_S),
+        )
+    }
+}
+
+/// Why [`Files::scan_trace`] failed.
+#[derive(Debug)]
+pub enum ScanFailure {
+    /// The file cannot be opened: a one-line reason.
+    Open(String),
+    /// A line is bad.
+    Trace(TraceError),
 }
 
 /// A validated scenario, ready to run.
@@ -383,8 +458,7 @@ impl Lowering<'_> {
             AutoscalerSpec::Kpa(k) => k.config.max_scale,
         }
         .max(d.replicas);
-        // Every pod is simulated; past this the run would be a memory test, not a study.
-        const MAX_REPLICAS: u32 = 10_000;
+        const MAX_REPLICAS: u32 = sim_engine::MAX_REPLICAS;
         if most_replicas > MAX_REPLICAS {
             let path: &[&str] = match &control.autoscaler {
                 _ if d.replicas > MAX_REPLICAS => &["deployment", "replicas"],
@@ -468,11 +542,20 @@ impl Lowering<'_> {
             0.1,
             "s",
         )?;
+        // A run ends at a timeline row, so the interval also bounds how long it runs on.
+        if timeline_interval_s > MAX_TIMELINE_INTERVAL_S {
+            return Err(self.err(
+                &["run", "timeline_interval_s"],
+                format!(
+                    "timeline_interval_s is limited to {MAX_TIMELINE_INTERVAL_S} s, got {timeline_interval_s}"
+                ),
+            ));
+        }
         let drain_limit_s = run.drain_limit_s.unwrap_or(600.0);
         non_negative(self.loc, &["run", "drain_limit_s"], drain_limit_s)?;
         if let Some(dur) = run.duration_s {
             positive(self.loc, &["run", "duration_s"], dur)?;
-            if dur > 30.0 * 86_400.0 {
+            if dur > sim_engine::MAX_HORIZON_S as f64 {
                 return Err(self.err(
                     &["run", "duration_s"],
                     format!("duration_s is limited to 30 days, got {dur}"),
@@ -485,7 +568,19 @@ impl Lowering<'_> {
                 format!("drain_limit_s is limited to 7 days, got {drain_limit_s}"),
             ));
         }
-        let workload = self.workload(&f)?;
+        let (workload, last_arrival_s) = self.workload(&f)?;
+        // The timeline is held in memory: bound its rows over the longest the run can last.
+        let span_s = run.duration_s.or(last_arrival_s).unwrap_or(0.0) + drain_limit_s;
+        let rows = span_s / timeline_interval_s;
+        if rows > MAX_TIMELINE_ROWS as f64 {
+            return Err(self.err(
+                &["run", "timeline_interval_s"],
+                format!(
+                    "timeline_interval_s {timeline_interval_s} gives about {rows:.0} timeline rows over \
+                     {span_s:.0} s (the horizon plus drain_limit_s); at most {MAX_TIMELINE_ROWS} are kept, so raise it"
+                ),
+            ));
+        }
         match &control.autoscaler {
             AutoscalerSpec::Hpa(h) => {
                 let (min, max) = (h.config.effective_min_replicas(), h.config.max_replicas);
@@ -798,7 +893,8 @@ impl Lowering<'_> {
         Ok(slo)
     }
 
-    fn workload(&self, f: &ScenarioFile) -> Result<WorkloadPlan, ScenarioError> {
+    /// The workload plan, and for a trace its last arrival in seconds.
+    fn workload(&self, f: &ScenarioFile) -> Result<(WorkloadPlan, Option<f64>), ScenarioError> {
         let w = &f.workload;
         let transform = Transform {
             window_start_s: w.window_start_s.unwrap_or(0.0),
@@ -810,6 +906,12 @@ impl Lowering<'_> {
             let key = first_word(&m).to_string();
             self.err(&["workload", &key], m)
         })?;
+        if transform.offset_s > sim_engine::MAX_HORIZON_S as f64 {
+            return Err(self.err(
+                &["workload", "offset_s"],
+                format!("offset_s is limited to 30 days, got {}", transform.offset_s),
+            ));
+        }
         match w.kind.as_str() {
             "trace" => {
                 for (key, set) in [
@@ -830,11 +932,16 @@ impl Lowering<'_> {
                     .as_ref()
                     .ok_or_else(|| self.err(&["workload"], "a trace workload needs path"))?;
                 let format = self.trace_format(&["workload", "format"], w.format.as_deref())?;
-                Ok(WorkloadPlan::Trace {
-                    path: self.resolve_path(rel),
-                    format,
-                    transform,
-                })
+                let path = self.resolve_path(rel);
+                let last = self.scan_trace(&path, format, &transform, f.run.duration_s)?;
+                Ok((
+                    WorkloadPlan::Trace {
+                        path,
+                        format,
+                        transform,
+                    },
+                    last,
+                ))
             }
             "synthetic" => {
                 for (key, set) in [
@@ -915,13 +1022,54 @@ impl Lowering<'_> {
                         ),
                     ));
                 }
-                Ok(WorkloadPlan::Synthetic { spec, transform })
+                Ok((WorkloadPlan::Synthetic { spec, transform }, None))
             }
             other => Err(self.err(
                 &["workload", "kind"],
                 format!("kind must be \"synthetic\" or \"trace\", got {other:?}"),
             )),
         }
+    }
+
+    /// Reads the trace once before any run: a bad line, an arrival past the horizon limit or
+    /// more requests than a run simulates fail here, naming the line.
+    fn scan_trace(
+        &self,
+        path: &str,
+        format: TraceFormat,
+        transform: &Transform,
+        duration_s: Option<f64>,
+    ) -> Result<Option<f64>, ScenarioError> {
+        let key = ScanKey::new(
+            path,
+            format,
+            transform,
+            duration_s.map(SimTime::from_secs_f64),
+        );
+        let scan = self.files.scan_trace(&key).map_err(|e| match e {
+            ScanFailure::Open(e) => self.err(
+                &["workload", "path"],
+                format!("cannot open trace {path}: {e}"),
+            ),
+            ScanFailure::Trace(e) => trace_error(path, &e),
+        })?;
+        let requests = transform.scaled_count(scan.requests);
+        let limit = sim_engine::MAX_REQUESTS_PER_RUN;
+        if requests > limit {
+            let key = if transform.rate_scale > 1.0 {
+                "rate_scale"
+            } else {
+                "path"
+            };
+            return Err(self.err(
+                &["workload", key],
+                format!(
+                    "this trace gives {requests} requests; a run is limited to {limit} \
+                     (use a window, workload.window_duration_s, or a lower rate_scale)"
+                ),
+            ));
+        }
+        Ok(scan.last_arrival.map(SimTime::as_secs_f64))
     }
 
     fn trace_format(
@@ -1094,14 +1242,13 @@ impl Lowering<'_> {
                     t.trace_format.as_deref(),
                 )?;
                 let path = self.resolve_path(rel);
-                let text = self.files.read_to_string(&path).map_err(|e| {
+                let reader = self.files.open(&path).map_err(|e| {
                     self.err(
                         &["workload", which, "trace_path"],
                         format!("cannot read {path}: {e}"),
                     )
                 })?;
-                let stream =
-                    sim_workload::read_trace(format, std::io::Cursor::new(text.into_bytes()));
+                let stream = sim_workload::read_trace(format, reader);
                 let (prompts, outputs) =
                     sim_workload::empirical_lengths(stream).map_err(|e| trace_error(&path, &e))?;
                 let samples: Arc<[u32]> = if which == "prompt_tokens" {

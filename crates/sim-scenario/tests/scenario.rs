@@ -26,6 +26,11 @@ impl Files for Disk {
     fn read_to_string(&self, path: &str) -> Result<String, String> {
         std::fs::read_to_string(self.root.join(path)).map_err(|e| e.to_string())
     }
+
+    fn open(&self, path: &str) -> Result<Box<dyn std::io::BufRead + '_>, String> {
+        let file = std::fs::File::open(self.root.join(path)).map_err(|e| e.to_string())?;
+        Ok(Box::new(std::io::BufReader::new(file)))
+    }
 }
 
 /// A value the lowering resolved, by the name a good file's `# expect:` line uses.

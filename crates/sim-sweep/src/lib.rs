@@ -35,7 +35,10 @@ pub use output::{
     Journal, Manifest, best_toml, journal_line, read_journal, shard_jobs, write_pareto_csv,
     write_points_csv, write_results_csv,
 };
-pub use plan::{Check, FORMAT_VERSION, PATH_KEYS, Plan, fnv1a64, is_sweep, metric_names, plan};
+pub use plan::{
+    Check, FORMAT_VERSION, MAX_JOBS, MAX_POINTS, PATH_KEYS, Plan, fnv1a64, is_sweep, metric_names,
+    plan,
+};
 pub use report::write_report_html;
 pub use run::{JobResult, Runner};
 pub use stats::{PointStats, best, nearest_miss, pareto, relative_miss, student_t_975, summarize};

@@ -30,7 +30,10 @@ mod transform;
 pub use azure_conv_like::azure_conv_like;
 pub use error::TraceError;
 pub use fit::{TraceFit, fit_trace, percentile, quantile_table};
-pub use read::{TraceFormat, read_trace, write_generic_csv};
+pub use read::{
+    MAX_TRACE_BYTES, MAX_TRACE_LINE_BYTES, TraceFormat, TraceScan, read_trace, scan_trace,
+    write_generic_csv,
+};
 pub use synthetic::{LengthDist, RateProfile, SyntheticSpec, synthetic};
 pub use transform::{Transform, transform};
 

@@ -1,11 +1,12 @@
 //! Streaming trace readers for the three supported formats, and a writer for the generic one.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 
 use serde::Deserialize;
 use sim_des::SimTime;
 
-use crate::{Request, RequestStream, TraceError};
+use crate::transform::{Placed, Window};
+use crate::{Request, RequestStream, TraceError, Transform};
 
 /// The trace formats [`read_trace`] understands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -49,11 +50,7 @@ impl TraceFormat {
 /// error. Blank lines are skipped; a UTF-8 byte-order mark at the start is ignored; lines may
 /// end in LF or CRLF, and the last line needs no terminator.
 pub fn read_trace<'a, R: BufRead + 'a>(format: TraceFormat, reader: R) -> RequestStream<'a> {
-    let lines = Lines {
-        reader,
-        buf: Vec::new(),
-        line: 0,
-    };
+    let lines = Lines::new(reader);
     match format {
         TraceFormat::AzureCsv => Box::new(Fused(CsvReader::new(lines, CsvKind::Azure))),
         TraceFormat::GenericCsv => Box::new(Fused(CsvReader::new(lines, CsvKind::Generic))),
@@ -61,6 +58,127 @@ pub fn read_trace<'a, R: BufRead + 'a>(format: TraceFormat, reader: R) -> Reques
             lines,
             state: Order::default(),
         })),
+    }
+}
+
+/// What [`scan_trace`] found: the requests a run replays, before rate scaling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TraceScan {
+    /// Requests inside the window and the horizon.
+    pub requests: u64,
+    /// The last of their arrivals, after the window and offset.
+    pub last_arrival: Option<SimTime>,
+}
+
+/// Reads a whole trace once, as a run would replay it through `t` (window and offset; rate
+/// scaling only counts), without simulating: every line a run would read is checked, so a
+/// bad line fails before any work is done.
+///
+/// With a `horizon` the scan stops at the first arrival after it, as a run does. Without
+/// one, an arrival after `limit` is an error at that line (rate-scaled copies of the last
+/// request, which spread over the gap before it, count too).
+///
+/// # Errors
+/// The first bad line, or the first arrival past `limit`, with its line and column.
+pub fn scan_trace<R: BufRead>(
+    format: TraceFormat,
+    reader: R,
+    t: &Transform,
+    horizon: Option<SimTime>,
+    limit: SimTime,
+) -> Result<TraceScan, TraceError> {
+    let lines = Lines::new(reader);
+    match format {
+        TraceFormat::AzureCsv => scan(CsvReader::new(lines, CsvKind::Azure), t, horizon, limit),
+        TraceFormat::GenericCsv => scan(CsvReader::new(lines, CsvKind::Generic), t, horizon, limit),
+        TraceFormat::MooncakeJsonl => scan(
+            MooncakeReader {
+                lines,
+                state: Order::default(),
+            },
+            t,
+            horizon,
+            limit,
+        ),
+    }
+}
+
+fn scan<I>(
+    mut reader: I,
+    t: &Transform,
+    horizon: Option<SimTime>,
+    limit: SimTime,
+) -> Result<TraceScan, TraceError>
+where
+    I: Iterator<Item = Result<Request, TraceError>> + Positioned,
+{
+    let window = Window::new(t);
+    let mut out = TraceScan {
+        requests: 0,
+        last_arrival: None,
+    };
+    let mut gap_ns = 0u64;
+    let past = |arrival: SimTime, (line, col): (u64, u64), what: &str| {
+        TraceError::parse(
+            line,
+            col,
+            format!(
+                "{what} at {:.3} s, past the {:.0}-second limit on a run's horizon; \
+                 set run.duration_s or use a window (workload.window_duration_s)",
+                arrival.as_secs_f64(),
+                limit.as_secs_f64()
+            ),
+        )
+    };
+    while let Some(r) = reader.next() {
+        let arrival = match window.place(r?.arrival) {
+            Placed::Before => continue,
+            Placed::After => break,
+            Placed::At(a) => a,
+        };
+        if horizon.is_some_and(|h| arrival > h) {
+            break;
+        }
+        if horizon.is_none() && arrival > limit {
+            return Err(past(arrival, reader.last_at(), "this request arrives"));
+        }
+        if let Some(prev) = out.last_arrival {
+            gap_ns = arrival.saturating_since(prev).as_nanos();
+        }
+        out.requests += 1;
+        out.last_arrival = Some(arrival);
+    }
+    // Copies of the last request spread over the gap before it (see `transform`).
+    if let Some(last) = out.last_arrival
+        && horizon.is_none()
+        && t.scaled_count(1) > 1
+    {
+        let spread = SimTime(last.as_nanos().saturating_add(gap_ns));
+        if spread > limit {
+            return Err(past(
+                spread,
+                reader.last_at(),
+                "with rate_scale, copies of this request arrive until",
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Where the last accepted arrival was read.
+trait Positioned {
+    fn last_at(&self) -> (u64, u64);
+}
+
+impl<R> Positioned for CsvReader<R> {
+    fn last_at(&self) -> (u64, u64) {
+        self.order.last_at
+    }
+}
+
+impl<R> Positioned for MooncakeReader<R> {
+    fn last_at(&self) -> (u64, u64) {
+        self.state.last_at
     }
 }
 
@@ -118,20 +236,45 @@ trait Done {
     fn set_done(&mut self);
 }
 
+/// The longest trace line, in bytes: far above any real record (a Mooncake line with its
+/// `hash_ids` is a few KB), and a bound on the line buffer when the input has no newlines.
+pub const MAX_TRACE_LINE_BYTES: usize = 1 << 20;
+
+/// The largest trace, in bytes: 4 GiB holds about 80 M Azure rows, more than a run
+/// simulates (`MAX_REQUESTS_PER_RUN` in `sim-engine`), and bounds reading an endless input
+/// such as a stream of blank lines.
+pub const MAX_TRACE_BYTES: u64 = 4 << 30;
+
 /// Splits a reader into numbered lines without their terminators.
 struct Lines<R> {
     reader: R,
     buf: Vec<u8>,
     line: u64,
+    bytes: u64,
+}
+
+impl<R> Lines<R> {
+    fn new(reader: R) -> Lines<R> {
+        Lines {
+            reader,
+            buf: Vec::new(),
+            line: 0,
+            bytes: 0,
+        }
+    }
 }
 
 impl<R: BufRead> Lines<R> {
     /// The next line and its 1-based number, or `None` at the end of the input.
     fn next_line(&mut self) -> Option<Result<(u64, &str), TraceError>> {
         self.buf.clear();
-        match self.reader.read_until(b'\n', &mut self.buf) {
+        let limit = MAX_TRACE_LINE_BYTES as u64 + 1;
+        match (&mut self.reader)
+            .take(limit)
+            .read_until(b'\n', &mut self.buf)
+        {
             Ok(0) => return None,
-            Ok(_) => {}
+            Ok(n) => self.bytes += n as u64,
             Err(source) => {
                 return Some(Err(TraceError::Io {
                     line: self.line + 1,
@@ -140,6 +283,23 @@ impl<R: BufRead> Lines<R> {
             }
         }
         self.line += 1;
+        let body = self.buf.strip_suffix(b"\n").unwrap_or(&self.buf);
+        if body.len() > MAX_TRACE_LINE_BYTES {
+            let column = String::from_utf8_lossy(&body[..MAX_TRACE_LINE_BYTES])
+                .chars()
+                .count() as u64
+                + 1;
+            let msg = format!(
+                "the line is longer than {MAX_TRACE_LINE_BYTES} bytes, the most a trace line may hold"
+            );
+            return Some(Err(TraceError::parse(self.line, column, msg)));
+        }
+        if self.bytes > MAX_TRACE_BYTES {
+            let msg = format!(
+                "the trace is larger than {MAX_TRACE_BYTES} bytes, the most a trace may hold"
+            );
+            return Some(Err(TraceError::parse(self.line, 1, msg)));
+        }
         let mut bytes = &self.buf[..];
         if let Some(rest) = bytes.strip_suffix(b"\n") {
             bytes = rest;
@@ -181,6 +341,8 @@ fn is_blank(text: &str) -> bool {
 struct Order {
     first_ns: Option<i128>,
     prev: Option<(i128, u64)>,
+    /// Line and column of the last accepted arrival, for [`scan_trace`]'s messages.
+    last_at: (u64, u64),
     next_id: u64,
     done: bool,
 }
@@ -214,6 +376,7 @@ impl Order {
             )
         })?;
         self.prev = Some((ns, line));
+        self.last_at = at;
         let id = self.next_id;
         self.next_id += 1;
         Ok(Request {

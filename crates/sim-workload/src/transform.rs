@@ -66,6 +66,62 @@ impl Transform {
     }
 }
 
+impl Transform {
+    /// `rate_scale` in the accumulator's fixed point.
+    pub(crate) fn scale_fixed(&self) -> u64 {
+        (self.rate_scale * SCALE_ONE as f64).round() as u64
+    }
+
+    /// How many requests `n` original ones become after rate scaling (the accumulator's
+    /// exact count).
+    pub fn scaled_count(&self, n: u64) -> u64 {
+        (u128::from(n) * u128::from(self.scale_fixed()) / u128::from(SCALE_ONE))
+            .try_into()
+            .unwrap_or(u64::MAX)
+    }
+}
+
+/// Where an original arrival lands after the window and the offset.
+pub(crate) enum Placed {
+    /// Before the window: dropped.
+    Before,
+    /// At or after the window's end: this and (arrivals being sorted) every later one dropped.
+    After,
+    /// Kept, at this time.
+    At(SimTime),
+}
+
+/// The window and offset of a [`Transform`] in nanoseconds.
+pub(crate) struct Window {
+    start_ns: u64,
+    end_ns: Option<u64>,
+    offset_ns: u64,
+}
+
+impl Window {
+    pub(crate) fn new(t: &Transform) -> Window {
+        let start_ns = SimTime::from_secs_f64(t.window_start_s).as_nanos();
+        Window {
+            start_ns,
+            end_ns: t
+                .window_duration_s
+                .map(|d| start_ns.saturating_add(SimTime::from_secs_f64(d).as_nanos())),
+            offset_ns: SimTime::from_secs_f64(t.offset_s).as_nanos(),
+        }
+    }
+
+    pub(crate) fn place(&self, arrival: SimTime) -> Placed {
+        let ns = arrival.as_nanos();
+        if ns < self.start_ns {
+            Placed::Before
+        } else if self.end_ns.is_some_and(|end| ns >= end) {
+            Placed::After
+        } else {
+            Placed::At(SimTime((ns - self.start_ns).saturating_add(self.offset_ns)))
+        }
+    }
+}
+
 /// Applies a [`Transform`] lazily, holding at most one request of lookahead.
 ///
 /// Rate scaling is deterministic. An accumulator gains `rate_scale` per original request;
@@ -78,15 +134,10 @@ pub fn transform<'a>(stream: RequestStream<'a>, t: &Transform) -> RequestStream<
     if let Err(msg) = t.validate() {
         return Box::new(std::iter::once(Err(TraceError::Invalid(msg))));
     }
-    let start = SimTime::from_secs_f64(t.window_start_s).as_nanos();
     Box::new(Transformed {
         inner: stream,
-        start_ns: start,
-        end_ns: t
-            .window_duration_s
-            .map(|d| start.saturating_add(SimTime::from_secs_f64(d).as_nanos())),
-        offset_ns: SimTime::from_secs_f64(t.offset_s).as_nanos(),
-        scale: (t.rate_scale * SCALE_ONE as f64).round() as u64,
+        window: Window::new(t),
+        scale: t.scale_fixed(),
         acc: 0,
         inner_done: false,
         lookahead: None,
@@ -107,9 +158,7 @@ struct Expansion {
 
 struct Transformed<'a> {
     inner: RequestStream<'a>,
-    start_ns: u64,
-    end_ns: Option<u64>,
-    offset_ns: u64,
+    window: Window,
     scale: u64,
     acc: u64,
     inner_done: bool,
@@ -131,19 +180,14 @@ impl Transformed<'_> {
                     self.inner_done = true;
                     return Some(Err(e));
                 }
-                Some(Ok(r)) => {
-                    let ns = r.arrival.as_nanos();
-                    if ns < self.start_ns {
-                        continue;
-                    }
-                    if self.end_ns.is_some_and(|end| ns >= end) {
-                        // Arrivals are sorted, so nothing later can be in the window.
+                Some(Ok(r)) => match self.window.place(r.arrival) {
+                    Placed::Before => {}
+                    Placed::After => {
                         self.inner_done = true;
                         return None;
                     }
-                    let arrival = SimTime((ns - self.start_ns).saturating_add(self.offset_ns));
-                    return Some(Ok(Request { arrival, ..r }));
-                }
+                    Placed::At(arrival) => return Some(Ok(Request { arrival, ..r })),
+                },
             }
         }
         None

@@ -11,6 +11,7 @@ use sim_workload::{
     Transform, azure_conv_like, empirical_lengths, fit_trace, percentile, quantile_table,
     read_trace, synthetic, transform, write_generic_csv,
 };
+use sim_workload::{MAX_TRACE_LINE_BYTES, scan_trace};
 
 fn test_data() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("test_data")
@@ -276,6 +277,82 @@ fn streams_are_lazy_on_an_endless_trace() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(windowed.len(), 30, "20 requests in [10, 15) scaled by 1.5");
+}
+
+#[test]
+fn a_line_without_end_stops_at_the_line_limit() {
+    // Like `path = "/dev/zero"`: no newline ever comes.
+    for format in TraceFormat::ALL {
+        let mut stream = read_trace(format, BufReader::new(std::io::repeat(0)));
+        let err = stream.next().unwrap().unwrap_err();
+        assert_eq!(err.line(), Some(1), "{format:?}");
+        assert_eq!(
+            err.column(),
+            Some(MAX_TRACE_LINE_BYTES as u64 + 1),
+            "{format:?}"
+        );
+        assert!(err.to_string().contains("longer than"), "{err}");
+        assert!(stream.next().is_none());
+    }
+    // A second line too long is placed on its line; a line at the limit is read.
+    let mut text = b"arrival_s,prompt_tokens,output_tokens\n1,1,1".to_vec();
+    text.resize(MAX_TRACE_LINE_BYTES + 38, b' ');
+    text.extend_from_slice(b"\n2,2,2");
+    text.resize(text.len() + MAX_TRACE_LINE_BYTES, b' ');
+    let got: Vec<_> = read_trace(TraceFormat::GenericCsv, &text[..]).collect();
+    assert!(got[0].is_ok(), "{:?}", got[0]);
+    assert_eq!(got[1].as_ref().unwrap_err().line(), Some(3));
+}
+
+#[test]
+fn a_scan_checks_every_line_and_the_horizon_before_a_run() {
+    let limit = SimTime::from_secs(2_592_000);
+    let text = "arrival_s,prompt_tokens,output_tokens\n1,1,1\n2500000,1,1\n3,1,1\n";
+    let t = Transform::default();
+    // The backwards line after a far one is found without replaying up to it.
+    let err = scan_trace(TraceFormat::GenericCsv, text.as_bytes(), &t, None, limit).unwrap_err();
+    assert_eq!((err.line(), err.column()), (Some(4), Some(1)));
+    // With a horizon the scan stops where a run stops reading.
+    let scan = scan_trace(
+        TraceFormat::GenericCsv,
+        text.as_bytes(),
+        &t,
+        Some(SimTime::from_secs(10)),
+        limit,
+    )
+    .unwrap();
+    assert_eq!(scan.requests, 1);
+    // An offset that pushes an arrival past the limit is placed on its line.
+    let far = Transform {
+        offset_s: 2_591_999.5,
+        ..Transform::default()
+    };
+    let err = scan_trace(
+        TraceFormat::GenericCsv,
+        &b"arrival_s,prompt_tokens,output_tokens\n0.25,1,1\n1,1,1\n"[..],
+        &far,
+        None,
+        limit,
+    )
+    .unwrap_err();
+    assert_eq!((err.line(), err.column()), (Some(3), Some(1)));
+    // Rate-scaled copies of the last request spread over the gap before it.
+    let spread = Transform {
+        offset_s: 2_000_000.0,
+        rate_scale: 4.0,
+        ..Transform::default()
+    };
+    let text = "arrival_s,prompt_tokens,output_tokens\n0,1,1\n500000,1,1\n";
+    let err = scan_trace(
+        TraceFormat::GenericCsv,
+        text.as_bytes(),
+        &spread,
+        None,
+        limit,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("copies of this request"), "{err}");
+    assert_eq!(err.line(), Some(3));
 }
 
 fn generic_stream(arrivals_s: &[f64]) -> RequestStream<'static> {

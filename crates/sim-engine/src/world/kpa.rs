@@ -91,7 +91,9 @@ impl World<'_> {
 
     /// The first request after idling reaches the activator: Knative ticks at once.
     pub(super) fn kpa_request_buffered(&mut self) {
-        let queued = self.gateway_queue_len() as f64;
+        // The request just buffered is in flight at the gateway, so the activator holds at
+        // least one; counting the whole queue per request made a gateway pile-up quadratic.
+        let queued = 1.0;
         let now = self.now;
         let Some(k) = self.control.kpa.as_mut() else {
             return;

@@ -22,10 +22,24 @@ mod kpa;
 mod reqs;
 
 use control::{Control, PodControl};
+use reqs::Stamp;
 
 /// The most requests one run simulates: a bound on memory and time, so that a typo in a
 /// rate is an error rather than a run that never ends.
 pub const MAX_REQUESTS_PER_RUN: u64 = 50_000_000;
+
+/// The most requests a run holds at once (unresolved ones, and resolved ones behind the
+/// oldest unresolved): at about 135 bytes each in a pile-up (request, engine queue entry,
+/// timeout events), 8 M keep a run within 2 GB. The total cap bounds time; this bounds memory.
+pub const MAX_REQUESTS_HELD: u64 = 8_000_000;
+
+/// The latest time a run's horizon may reach, from any source (`run.duration_s`, a trace's
+/// last arrival, an offset): 30 days, the span of the longest public traces.
+pub const MAX_HORIZON_S: u64 = 30 * 86_400;
+
+/// The most replicas a scenario (or an explain file) may ask for: every pod is simulated, and
+/// past this a run would be a memory test, not a study.
+pub const MAX_REPLICAS: u32 = 10_000;
 
 /// Runs one simulation. A pure function of `(spec, seed, workload)`.
 ///
@@ -37,7 +51,24 @@ pub fn run(
     workload: RequestStream<'_>,
     opts: &RunOptions,
 ) -> Result<RunReport, TraceError> {
+    run_holding(spec, seed, workload, opts, MAX_REQUESTS_HELD)
+}
+
+/// [`run`] with another bound on the requests held at once, so that a test reaches it with
+/// a small workload.
+///
+/// # Errors
+/// As [`run`], and when more than `max_held` requests are held.
+#[doc(hidden)]
+pub fn run_holding(
+    spec: &RunSpec,
+    seed: u64,
+    workload: RequestStream<'_>,
+    opts: &RunOptions,
+    max_held: u64,
+) -> Result<RunReport, TraceError> {
     let mut world = World::new(spec, seed, workload, *opts);
+    world.max_held = max_held;
     world.start()?;
     world.run_loop()?;
     Ok(world.finish())
@@ -137,10 +168,10 @@ struct Req {
     output_tokens: u32,
     status: Status,
     pod: u32,
-    dispatched: Option<SimTime>,
-    first_scheduled: Option<SimTime>,
-    first_token: Option<SimTime>,
-    finished: Option<SimTime>,
+    dispatched: Stamp,
+    first_scheduled: Stamp,
+    first_token: Stamp,
+    finished: Stamp,
     preemptions: u32,
 }
 
@@ -156,6 +187,7 @@ struct World<'a> {
     stream_done: bool,
     horizon: Option<SimTime>,
     reqs: reqs::ReqTable,
+    max_held: u64,
     last_arrival: Option<SimTime>,
     pods: Vec<Pod>,
     endpoints: Vec<u32>,
@@ -225,6 +257,7 @@ impl<'a> World<'a> {
             stream_done: false,
             horizon: spec.duration_s.map(SimTime::from_secs_f64),
             reqs: reqs::ReqTable::new(opts.keep_requests),
+            max_held: MAX_REQUESTS_HELD,
             last_arrival: None,
             pods: Vec::new(),
             endpoints: Vec::new(),
@@ -378,6 +411,15 @@ impl<'a> World<'a> {
                         .is_some_and(|r| r.status == Status::InFlight && r.pod == NO_POD)
                     {
                         self.fail(req, FailureReason::GatewayTimeout);
+                        // Timeouts come in queue order: drop what has left, so the queue
+                        // holds only what waits.
+                        while self
+                            .gateway
+                            .front()
+                            .is_some_and(|&id| !self.reqs.in_flight(id))
+                        {
+                            self.gateway.pop_front();
+                        }
                     }
                 }
                 Ev::ClientTimeout { req } => self.on_client_timeout(req),
@@ -418,6 +460,16 @@ impl<'a> World<'a> {
             )));
         }
         match self.workload.next() {
+            // `sim-scenario` checks traces before a run; this keeps any other caller bounded.
+            Some(Ok(req))
+                if self.horizon.is_none() && req.arrival > SimTime::from_secs(MAX_HORIZON_S) =>
+            {
+                return Err(TraceError::Invalid(format!(
+                    "request {} arrives at {:.3} s, past the {MAX_HORIZON_S}-second limit on a run's horizon",
+                    req.id,
+                    req.arrival.as_secs_f64()
+                )));
+            }
             Some(Ok(req)) if self.horizon.is_none_or(|h| req.arrival <= h) => {
                 assert!(req.arrival >= self.now, "workload arrivals out of order");
                 self.queue.push(req.arrival, Ev::Arrival);
@@ -441,12 +493,20 @@ impl<'a> World<'a> {
             output_tokens: r.output_tokens,
             status: Status::InFlight,
             pod: NO_POD,
-            dispatched: None,
-            first_scheduled: None,
-            first_token: None,
-            finished: None,
+            dispatched: Stamp::NONE,
+            first_scheduled: Stamp::NONE,
+            first_token: Stamp::NONE,
+            finished: Stamp::NONE,
             preemptions: 0,
         });
+        if self.reqs.held() > self.max_held {
+            return Err(TraceError::Invalid(format!(
+                "more than {} requests are unresolved at {:.3} s, the most a run holds: \
+                 the deployment cannot keep up (add replicas, lower rate_scale or set routing.client_timeout_s)",
+                self.max_held,
+                self.now.as_secs_f64()
+            )));
+        }
         self.kpa_note_inflight(true);
         self.in_flight += 1;
         self.tick_arrivals += 1;
@@ -497,7 +557,7 @@ impl<'a> World<'a> {
             self.fail(id, FailureReason::ContextLength);
             return;
         }
-        r.dispatched = Some(self.now);
+        r.dispatched = Stamp::at(self.now);
         let rr = ReplicaRequest {
             id,
             prompt_tokens: r.prompt_tokens,
@@ -546,14 +606,14 @@ impl<'a> World<'a> {
             match ev {
                 ReplicaEvent::Scheduled { id, at } => {
                     let r = self.reqs.live(id);
-                    if r.first_scheduled.is_none() {
-                        r.first_scheduled = Some(at);
+                    if r.first_scheduled.get().is_none() {
+                        r.first_scheduled = Stamp::at(at);
                     }
                 }
                 ReplicaEvent::FirstToken { id, at } => {
                     let r = self.reqs.live(id);
-                    if r.first_token.is_none() {
-                        r.first_token = Some(at);
+                    if r.first_token.get().is_none() {
+                        r.first_token = Stamp::at(at);
                         let ttft_s = (at - r.arrival).as_secs_f64();
                         self.pods[pod as usize].ctl.hist.ttft.observe(ttft_s);
                     }
@@ -577,17 +637,20 @@ impl<'a> World<'a> {
         let slo = &self.spec.slo;
         let r = self.reqs.live(id);
         r.status = Status::Completed;
-        r.finished = Some(at);
-        let first_token = r.first_token.expect("finished without a first token");
+        r.finished = Stamp::at(at);
+        let first_token = r.first_token.get().expect("finished without a first token");
         let ttft = first_token - r.arrival;
         let e2e = at - r.arrival;
-        let first_scheduled = r.first_scheduled.expect("finished without being scheduled");
+        let first_scheduled = r
+            .first_scheduled
+            .get()
+            .expect("finished without being scheduled");
         let queue = first_scheduled - r.arrival;
         let hist = &mut self.pods[r.pod as usize].ctl.hist;
         hist.e2e.observe(e2e.as_secs_f64());
         hist.queue.observe(
             first_scheduled
-                .saturating_since(r.dispatched.unwrap_or(r.arrival))
+                .saturating_since(r.dispatched.get().unwrap_or(r.arrival))
                 .as_secs_f64(),
         );
         if let Some(t) = tpot_s(r) {
@@ -619,7 +682,7 @@ impl<'a> World<'a> {
         let r = self.reqs.live(id);
         assert_eq!(r.status, Status::InFlight, "request resolved twice");
         r.status = Status::Failed(reason);
-        r.finished = Some(self.now);
+        r.finished = Stamp::at(self.now);
         self.kpa_note_inflight(false);
         self.in_flight -= 1;
         self.failed += 1;
@@ -1094,8 +1157,16 @@ impl<'a> World<'a> {
                 let completed = r.status == Status::Completed;
                 let secs =
                     |t: Option<SimTime>| t.map(|t| t.saturating_since(r.arrival).as_secs_f64());
-                let ttft_s = if completed { secs(r.first_token) } else { None };
-                let e2e_s = if completed { secs(r.finished) } else { None };
+                let ttft_s = if completed {
+                    secs(r.first_token.get())
+                } else {
+                    None
+                };
+                let e2e_s = if completed {
+                    secs(r.finished.get())
+                } else {
+                    None
+                };
                 let tpot = if completed { tpot_s(r) } else { None };
                 let slo_met = completed
                     && slo.ttft_s.is_none_or(|m| ttft_s.unwrap_or(f64::MAX) <= m)
@@ -1116,7 +1187,7 @@ impl<'a> World<'a> {
                     tpot_s: tpot,
                     e2e_s,
                     queue_s: if completed {
-                        secs(r.first_scheduled)
+                        secs(r.first_scheduled.get())
                     } else {
                         None
                     },
@@ -1172,7 +1243,7 @@ fn slo_checks(slo: &SloSpec, s: &Summary, recorders: [&LatencyRecorder; 4]) -> V
 
 /// Mean time per output token after the first; `None` for single-token outputs.
 fn tpot_s(r: &Req) -> Option<f64> {
-    let (first, last) = (r.first_token?, r.finished?);
+    let (first, last) = (r.first_token.get()?, r.finished.get()?);
     if r.output_tokens <= 1 {
         return None;
     }

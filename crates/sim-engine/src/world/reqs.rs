@@ -4,7 +4,28 @@
 
 use std::collections::VecDeque;
 
+use sim_des::SimTime;
+
 use super::{Req, Status};
+
+/// An optional instant in 8 bytes, where `Option<SimTime>` takes 16: a pile-up of unresolved
+/// requests is the largest state a run holds, so a request's size bounds its memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Stamp(u64);
+
+impl Stamp {
+    /// Not yet. (`u64::MAX` ns is 584 years, far past any horizon.)
+    pub(super) const NONE: Stamp = Stamp(u64::MAX);
+
+    pub(super) fn at(t: SimTime) -> Stamp {
+        debug_assert!(t.as_nanos() != u64::MAX);
+        Stamp(t.as_nanos())
+    }
+
+    pub(super) fn get(self) -> Option<SimTime> {
+        (self != Stamp::NONE).then_some(SimTime(self.0))
+    }
+}
 
 pub(super) struct ReqTable {
     /// Id of `items[0]`.
@@ -26,6 +47,11 @@ impl ReqTable {
     pub(super) fn push(&mut self, r: Req) -> u64 {
         self.items.push_back(r);
         self.base + self.items.len() as u64 - 1
+    }
+
+    /// Requests held now: every unresolved one and the resolved ones behind the oldest.
+    pub(super) fn held(&self) -> u64 {
+        self.items.len() as u64
     }
 
     /// Requests that ever arrived.
@@ -76,3 +102,6 @@ impl ReqTable {
         self.items.iter()
     }
 }
+
+// docs/performance.md's memory bound counts on this size.
+const _: () = assert!(std::mem::size_of::<Req>() <= 64);

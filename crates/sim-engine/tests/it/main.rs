@@ -358,3 +358,21 @@ fn a_run_that_serves_nobody_fails_every_objective() {
 fn failed_requests_are_infinite_latencies_in_the_slo() {
     check("cold_fail_slo");
 }
+
+#[test]
+fn a_pileup_stops_at_the_held_bound() {
+    let s = load(&test_data().join("pileup.toml"));
+    let stream = || s.workload.stream(1, None);
+    // Within the bound the run ends at the horizon with the pile-up in flight.
+    let report =
+        sim_engine::run_holding(&s.spec, 1, stream(), &RunOptions::default(), 5_000).unwrap();
+    assert!(report.summary.requests_in_flight_at_end > 1_000);
+    // Past it the run stops with an error instead of growing.
+    let err = sim_engine::run_holding(&s.spec, 1, stream(), &RunOptions::default(), 1_000)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("more than 1000 requests are unresolved"),
+        "{err}"
+    );
+}
