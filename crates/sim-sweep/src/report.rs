@@ -17,7 +17,7 @@ const T: f64 = 16.0;
 const B: f64 = 40.0;
 /// Width kept at the right of the plot for points whose latency is infinite (some request
 /// went unserved at the percentile).
-const INF_BAND: f64 = 40.0;
+const INF_BAND: f64 = 64.0;
 /// The most points drawn; past it the chart keeps the front, the best point and an even
 /// subsample, and says so (points.csv has them all).
 const MAX_DRAWN: usize = 5_000;
