@@ -225,7 +225,7 @@ fn cmd_run(
     // The output folder is checked before any simulation.
     let dir = match out {
         Some(o) => {
-            let dir = out_dir::OutDir::prepare(o, out_dir::Kind::Run, flags.force)?;
+            let dir = out_dir::OutDir::prepare(o, out_dir::Kind::Run, flags.force, &[path])?;
             dir.fresh_staging()?;
             Some(dir)
         }

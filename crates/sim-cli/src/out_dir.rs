@@ -90,10 +90,25 @@ pub(crate) fn staging_for(target: &Path) -> PathBuf {
 }
 
 impl OutDir {
-    /// Checks `target` before any work: it must be a folder path we can create beside, and
-    /// hold nothing, or a folder of `kind`, unless `force`. Creates the parent folders.
-    pub(crate) fn prepare(target: &Path, kind: Kind, force: bool) -> Result<OutDir, Failure> {
+    /// Checks `target` before any work: it must be a folder path we can create beside, hold
+    /// nothing or a folder of `kind` (anything else only with `force`), and contain none of
+    /// the command's `inputs`. Creates the parent folders.
+    pub(crate) fn prepare(
+        target: &Path,
+        kind: Kind,
+        force: bool,
+        inputs: &[&Path],
+    ) -> Result<OutDir, Failure> {
         let target = normalize(target)?;
+        for input in inputs {
+            if normalize(input).is_ok_and(|i| i.starts_with(&target)) {
+                return Err(Failure::Input(format!(
+                    "{}: the folder holds the input {}; replacing it would delete it",
+                    flag(&target),
+                    input.display()
+                )));
+            }
+        }
         let staging = staging_for(&target);
         if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
             fs::create_dir_all(parent).map_err(|e| {

@@ -281,7 +281,7 @@ pub(crate) fn cmd_sweep(
     let plan = load_plan(path)?;
     let shard = shard(shard_flag)?;
     let threads = threads(jobs);
-    let dir = OutDir::prepare(out, Kind::Sweep, force)?;
+    let dir = OutDir::prepare(out, Kind::Sweep, force, &[path])?;
     sweep_workdir(&dir, &plan, shard, force)?;
     let work = dir.staging.as_path();
     write_text(&work.join("plan.json"), &plan.to_json())?;
@@ -561,7 +561,8 @@ fn print_check(name: &str, threshold: f64, at_least: bool, actual: f64) {
 
 /// `sim merge SHARD_DIR... --out DIR`.
 pub(crate) fn cmd_merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<(), Failure> {
-    let target = OutDir::prepare(out, Kind::Sweep, force)?;
+    let inputs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
+    let target = OutDir::prepare(out, Kind::Sweep, force, &inputs)?;
     let mut plan: Option<Plan> = None;
     let mut combined: BTreeMap<usize, (JobResult, usize)> = BTreeMap::new();
     for (k, dir) in dirs.iter().enumerate() {

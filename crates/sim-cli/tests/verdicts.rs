@@ -194,6 +194,15 @@ fn folders_holding_something_else_are_refused_before_any_work() {
     assert_eq!(code(&o), 0, "{}", text(&o));
     assert!(!foreign.join("notes.txt").exists());
     assert!(foreign.join("summary.json").exists());
+    // Even --force never replaces a folder that holds the scenario being run.
+    let holder = tmp("holds-input");
+    std::fs::create_dir_all(&holder).unwrap();
+    let input = holder.join("base.toml");
+    std::fs::copy(file("base.toml"), &input).unwrap();
+    let o = sim(&["run", s(&input), "--out", s(&holder), "--force"], &[]);
+    assert_eq!(code(&o), 2, "{}", text(&o));
+    assert!(text(&o).contains("holds the input"), "{}", text(&o));
+    assert!(input.exists());
     // Merge refuses to overwrite a folder that holds a run.
     let a = tmp("shard-a");
     let o = sim(
