@@ -105,26 +105,32 @@ impl RunWatch {
 
     fn draw(&mut self, p: &Progress) {
         let Some(started) = self.started else { return };
-        if self.bar.is_none() {
-            if !should_draw(true, started.elapsed(), self.bar_after) {
-                return;
+        let message = format!(
+            "{} requests, {} resolved",
+            p.requests_arrived, p.requests_resolved
+        );
+        match &self.bar {
+            Some(b) => {
+                b.bar.set_message(message);
+                // Past the horizon the run only drains: the bar stays full.
+                b.bar.set_position((p.sim_time_s as u64).min(b.horizon_s));
             }
-            let horizon_s = self.horizon_s.ceil().max(1.0) as u64;
-            let bar = indicatif::ProgressBar::new(horizon_s);
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} s simulated  {msg}  {elapsed_precise} elapsed",
-            ) {
-                bar.set_style(style);
+            None if should_draw(true, started.elapsed(), self.bar_after) => {
+                let horizon_s = self.horizon_s.ceil().max(1.0) as u64;
+                // The bar's clock starts with the run, not with the bar.
+                let mut bar = indicatif::ProgressBar::new(horizon_s)
+                    .with_elapsed(started.elapsed())
+                    .with_message(message)
+                    .with_position((p.sim_time_s as u64).min(horizon_s));
+                if let Ok(style) = indicatif::ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} s simulated  {msg}  {elapsed_precise} elapsed",
+                ) {
+                    bar = bar.with_style(style);
+                }
+                bar.tick();
+                self.bar = Some(Bar { bar, horizon_s });
             }
-            self.bar = Some(Bar { bar, horizon_s });
-        }
-        if let Some(b) = &self.bar {
-            // Past the horizon the run only drains: the bar stays full.
-            b.bar.set_position((p.sim_time_s as u64).min(b.horizon_s));
-            b.bar.set_message(format!(
-                "{} requests, {} resolved",
-                p.requests_arrived, p.requests_resolved
-            ));
+            None => {}
         }
     }
 }
