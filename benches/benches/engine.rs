@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use sim_engine::{RunOptions, RunReport};
+use sim_engine::RunReport;
 use sim_scenario::{Scenario, WorkloadPlan};
 
 /// One run of `scenario`; `trace` holds the trace file's bytes for a trace workload.
@@ -22,9 +22,7 @@ fn run(scenario: &Scenario, trace: Option<&[u8]>) -> RunReport {
         &scenario.spec,
         seed,
         scenario.workload.stream(seed, reader),
-        &RunOptions {
-            keep_requests: false,
-        },
+        &mut (),
     )
     .unwrap_or_else(|e| panic!("{}: {e}", scenario.name))
 }

@@ -7,16 +7,18 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::fs;
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod atomic_file;
 mod out_dir;
+mod run_watch;
 mod sweep_cmd;
 
-use sim_engine::RunOptions;
+pub(crate) use atomic_file::write_file;
 use sim_scenario::{Files, Scenario, ScenarioError, WorkloadPlan};
 
 /// Which Kubernetes autoscaling settings to use for LLM inference, answered by simulation.
@@ -231,32 +233,31 @@ fn cmd_run(
         }
         None => None,
     };
-    let report = run_scenario(
-        &scenario,
-        seed,
-        RunOptions {
-            keep_requests: flags.requests,
-        },
-    );
-    let report = match report {
-        Ok(r) => r,
-        Err(e) => {
-            if let Some(d) = &dir {
-                d.abandon();
-            }
-            return Err(e);
+    // requests.csv is written as requests resolve, straight into the staging folder.
+    let requests_csv = dir
+        .as_ref()
+        .filter(|_| flags.requests)
+        .map(|d| d.staging.join("requests.csv"));
+    let abandon = |e: Failure| {
+        if let Some(d) = &dir {
+            d.abandon();
         }
+        e
     };
+    let mut watch = run_watch::RunWatch::new(requests_csv.as_deref(), scenario.resolved.horizon_s)
+        .map_err(abandon)?;
+    let report = run_scenario(&scenario, seed, &mut watch);
+    watch.clear_bar();
+    let report = report.map_err(abandon)?;
     print!("{}", sim_report::render_text(&scenario, &report.summary));
     let warnings = sim_report::warnings(&scenario, &report);
     eprint!("{}", sim_report::render_warnings(&warnings));
     if let Some(dir) = &dir {
-        let written =
-            write_run(&dir.staging, &scenario, &report, flags.requests).and_then(|()| dir.commit());
-        if let Err(e) = written {
-            dir.abandon();
-            return Err(e);
-        }
+        watch
+            .finish()
+            .and_then(|()| write_run(&dir.staging, &scenario, &report))
+            .and_then(|()| dir.commit())
+            .map_err(abandon)?;
         println!("wrote {}", dir.target.display());
     }
     if flags.strict && !warnings.is_empty() {
@@ -269,12 +270,11 @@ fn cmd_run(
     Ok(())
 }
 
-/// Writes a run's files into `dir`.
+/// Writes a run's files into `dir` (requests.csv is already there, written during the run).
 fn write_run(
     dir: &Path,
     scenario: &Scenario,
     report: &sim_engine::RunReport,
-    keep_requests: bool,
 ) -> Result<(), Failure> {
     write_file(&dir.join("summary.json"), |w| {
         sim_report::write_summary_json(w, scenario, report)
@@ -288,11 +288,6 @@ fn write_run(
     write_file(&dir.join("timeline.csv"), |w| {
         sim_report::write_timeline_csv(w, report)
     })?;
-    if keep_requests {
-        write_file(&dir.join("requests.csv"), |w| {
-            sim_report::write_requests_csv(w, report)
-        })?;
-    }
     Ok(())
 }
 
@@ -305,11 +300,11 @@ fn cmd_explain(path: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Opens the workload and runs the scenario once.
+/// Opens the workload and runs the scenario once, showing it to `observer`.
 fn run_scenario(
     scenario: &Scenario,
     seed: u64,
-    opts: RunOptions,
+    observer: &mut dyn sim_engine::Observer,
 ) -> Result<sim_engine::RunReport, Failure> {
     let (reader, trace_path): (Option<Box<dyn std::io::BufRead>>, Option<&str>) =
         match &scenario.workload {
@@ -321,28 +316,7 @@ fn run_scenario(
             }
         };
     let stream = scenario.workload.stream(seed, reader);
-    sim_engine::run(&scenario.spec, seed, stream, &opts).map_err(|e| {
+    sim_engine::run(&scenario.spec, seed, stream, observer).map_err(|e| {
         Failure::Input(sim_scenario::trace_error(trace_path.unwrap_or("workload"), &e).to_string())
-    })
-}
-
-/// Writes a file atomically: into a temporary sibling, then renamed over the target. A failed
-/// write leaves no temporary file behind.
-fn write_file(
-    path: &Path,
-    write: impl FnOnce(&mut BufWriter<fs::File>) -> std::io::Result<()>,
-) -> Result<(), Failure> {
-    let tmp = path.with_extension("tmp");
-    let result = (|| {
-        let file = fs::File::create(&tmp)?;
-        let mut w = BufWriter::new(file);
-        write(&mut w)?;
-        w.flush()?;
-        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        Failure::Other(format!("{}: cannot write: {e}", path.display()))
     })
 }

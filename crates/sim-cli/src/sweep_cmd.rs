@@ -704,7 +704,7 @@ pub(crate) fn cmd_check(path: &Path, jobs: Option<usize>, strict: bool) -> Resul
         if !scenario.spec.slo.declared {
             return Err(no_checks(path));
         }
-        let report = crate::run_scenario(&scenario, scenario.seed, Default::default())?;
+        let report = crate::run_scenario(&scenario, scenario.seed, &mut ())?;
         let s = &report.summary;
         println!(
             "SLO {}: {} (seed {})",

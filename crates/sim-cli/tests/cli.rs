@@ -311,3 +311,45 @@ fn errors_clip_long_values_and_stay_on_one_line() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn no_progress_bar_when_stderr_is_not_a_terminal_and_the_same_files_either_way() {
+    // The bar would be drawn at once (the test hook), but stderr here is a pipe.
+    let run = |out: &Path, after_ms: &str| {
+        Command::new(env!("CARGO_BIN_EXE_sim"))
+            .args(["run", "scenarios/quickstart.toml", "--requests", "--out"])
+            .arg(out)
+            .current_dir(root())
+            .env("SIM_PROGRESS_AFTER_MS", after_ms)
+            .output()
+            .expect("run sim")
+    };
+    let dir = tmp("progress");
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    let (oa, ob) = (run(&a, "0"), run(&b, "3600000"));
+    for o in [&oa, &ob] {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !err.contains(['\r', '\u{1b}', '█', '░', '▏']) && !err.contains("simulated  "),
+            "bar characters on a pipe: {err:?}"
+        );
+    }
+    let shown = |o: &Output, d: &Path| {
+        String::from_utf8_lossy(&o.stdout).replace(d.to_str().unwrap(), "DIR")
+    };
+    assert_eq!(shown(&oa, &a), shown(&ob, &b));
+    for f in [
+        "summary.json",
+        "timeline.csv",
+        "events.log",
+        "report.html",
+        "requests.csv",
+    ] {
+        assert!(
+            std::fs::read(a.join(f)).unwrap() == std::fs::read(b.join(f)).unwrap(),
+            "{f} depends on the progress setting"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

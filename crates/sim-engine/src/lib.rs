@@ -3,7 +3,7 @@
 //!
 //! Key types: [`RunSpec`] (validated inputs, built by `sim-scenario`), [`run`] (one run, a
 //! pure function of spec, seed and workload stream), [`RunReport`] (summary, timeline,
-//! per-request records).
+//! events), [`Observer`] (per-request records and progress, handed over as the run goes).
 //!
 //! Design decision: the loop is single-threaded and event-driven on integer time. The cost of
 //! a run grows with requests and with changes of batch composition, not with tokens: engines
@@ -18,10 +18,12 @@
 //! What it deliberately does not do: read files, parse TOML, or know PromQL text. The workload
 //! arrives as a stream of requests; the scenario arrives validated.
 
+mod observer;
 mod report;
 mod spec;
 mod world;
 
+pub use observer::{Observer, PROGRESS_EVERY_EVENTS, Progress};
 pub use report::{
     ConditionSnapshot, CountStats, FailureReason, Outcome, Percentiles, Quantiles, RequestRecord,
     RunReport, RunWarning, SloCheckResult, Summary, TimelineRow,
@@ -29,7 +31,7 @@ pub use report::{
 pub use spec::{
     AutoscalerSpec, ClusterSpec, ControlSpec, HpaLoopSpec, KedaLoopSpec, KpaLoopSpec,
     LatencyMetric, MetricSource, Names, NoEndpoint, PercentileCheck, PodsSpec, PrometheusSpec,
-    RoutingSpec, RunOptions, RunSpec, ScrapeFailure, ScrapeJob, SloSpec, TriggerQuery,
+    RoutingSpec, RunSpec, ScrapeFailure, ScrapeJob, SloSpec, TriggerQuery,
 };
 pub use world::{
     MAX_HORIZON_S, MAX_REPLICAS, MAX_REQUESTS_HELD, MAX_REQUESTS_PER_RUN, run, run_holding,

@@ -429,15 +429,14 @@ pub struct RequestRecord {
     pub slo_met: bool,
 }
 
-/// Everything a run produced.
+/// Everything a run produced, apart from the per-request records (those go to the
+/// [`Observer`](crate::Observer) as requests resolve).
 #[derive(Clone, Debug, Default)]
 pub struct RunReport {
     /// Headline numbers.
     pub summary: Summary,
     /// One row per timeline interval.
     pub timeline: Vec<TimelineRow>,
-    /// One record per request, when asked for.
-    pub requests: Vec<RequestRecord>,
     /// Names of the autoscaler inputs in each timeline row.
     pub input_names: Vec<String>,
     /// Kubernetes events in kubectl's words, in time order.

@@ -157,13 +157,6 @@ impl LatencyMetric {
     }
 }
 
-/// Options that change what is recorded, not what is simulated.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RunOptions {
-    /// Keep one record per request (for `requests.csv`).
-    pub keep_requests: bool,
-}
-
 /// Names that appear in labels and events.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Names {

@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use serde::Serialize;
-use sim_engine::{Percentiles, Quantiles, RunReport, Summary};
+use sim_engine::{Percentiles, Quantiles, RequestRecord, RunReport, Summary};
 use sim_scenario::Scenario;
 
 /// The version of the output formats; bumped when a column or key changes meaning.
@@ -439,16 +439,31 @@ pub const REQUEST_COLUMNS: [&str; 12] = [
     "slo_met",
 ];
 
-/// Writes `requests.csv` (empty apart from the header unless the run kept requests).
-///
-/// # Errors
-/// When the writer fails.
-pub fn write_requests_csv(out: impl Write, report: &RunReport) -> io::Result<()> {
-    let mut w = csv::Writer::from_writer(out);
-    w.write_record(REQUEST_COLUMNS)?;
-    let opt = |v: Option<f64>| v.map(fmt9).unwrap_or_default();
-    for r in &report.requests {
-        w.write_record([
+/// Writes `requests.csv` a row at a time, as the run hands records over (see
+/// `sim_engine::Observer::request`): rows come in id order, so the file is the same whatever
+/// the buffering, and nothing is held but the writer's buffer.
+pub struct RequestsCsv<W: Write> {
+    w: csv::Writer<W>,
+}
+
+impl<W: Write> RequestsCsv<W> {
+    /// Starts the file with its header.
+    ///
+    /// # Errors
+    /// When the writer fails.
+    pub fn new(out: W) -> io::Result<RequestsCsv<W>> {
+        let mut w = csv::Writer::from_writer(out);
+        w.write_record(REQUEST_COLUMNS)?;
+        Ok(RequestsCsv { w })
+    }
+
+    /// Writes one request's row.
+    ///
+    /// # Errors
+    /// When the writer fails.
+    pub fn write(&mut self, r: &RequestRecord) -> io::Result<()> {
+        let opt = |v: Option<f64>| v.map(fmt9).unwrap_or_default();
+        self.w.write_record([
             r.id.to_string(),
             fmt9(r.arrival_s),
             r.prompt_tokens.to_string(),
@@ -462,8 +477,16 @@ pub fn write_requests_csv(out: impl Write, report: &RunReport) -> io::Result<()>
             r.preemptions.to_string(),
             r.slo_met.to_string(),
         ])?;
+        Ok(())
     }
-    w.flush()
+
+    /// Flushes every row and returns the writer.
+    ///
+    /// # Errors
+    /// When the writer fails.
+    pub fn finish(self) -> io::Result<W> {
+        self.w.into_inner().map_err(|e| e.into_error())
+    }
 }
 
 fn fmt6(x: f64) -> String {

@@ -143,6 +143,9 @@ pub struct Resolved {
     pub nodes: u32,
     /// The most nodes.
     pub max_nodes: u32,
+    /// The run's horizon: `run.duration_s`, else the last arrival of the trace as
+    /// transformed (0 without one). The run goes on past it only to drain.
+    pub horizon_s: f64,
 }
 
 /// Where the requests of a run come from.
@@ -569,8 +572,9 @@ impl Lowering<'_> {
             ));
         }
         let (workload, last_arrival_s) = self.workload(&f)?;
+        let horizon_s = run.duration_s.or(last_arrival_s).unwrap_or(0.0);
         // The timeline is held in memory: bound its rows over the longest the run can last.
-        let span_s = run.duration_s.or(last_arrival_s).unwrap_or(0.0) + drain_limit_s;
+        let span_s = horizon_s + drain_limit_s;
         let rows = span_s / timeline_interval_s;
         if rows > MAX_TIMELINE_ROWS as f64 {
             return Err(self.err(
@@ -681,6 +685,7 @@ impl Lowering<'_> {
                 usd_per_gpu_hour,
                 nodes,
                 max_nodes,
+                horizon_s,
             },
             file: f,
             source: toml::Table::new(),

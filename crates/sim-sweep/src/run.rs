@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
-use sim_engine::{RunOptions, Summary};
+use sim_engine::Summary;
 use sim_scenario::{ScenarioError, WorkloadPlan};
 use sim_workload::{Request, RequestStream, TraceFormat};
 
@@ -90,7 +90,7 @@ impl Runner {
                 (sim_workload::transform(raw, transform), path.as_str())
             }
         };
-        let report = sim_engine::run(&sc.spec, seed, stream, &RunOptions::default())
+        let report = sim_engine::run(&sc.spec, seed, stream, &mut ())
             .map_err(|e| SweepError::Input(sim_scenario::trace_error(source, &e)))?;
         Ok(JobResult {
             job,

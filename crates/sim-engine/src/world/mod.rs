@@ -9,13 +9,12 @@ use sim_cluster::router::Router;
 use sim_des::{EventQueue, RngStreams, SimDuration, SimTime};
 use sim_workload::{Request, RequestStream, TraceError};
 
+use crate::observer::{Observer, PROGRESS_EVERY_EVENTS, Progress};
 use crate::report::{
     CountStats, FailureReason, LatencyRecorder, Outcome, RequestRecord, RunReport, SloCheckResult,
     Summary, TimelineRow,
 };
-use crate::spec::{
-    AutoscalerSpec, LatencyMetric, NoEndpoint, RunOptions, RunSpec, ScrapeJob, SloSpec,
-};
+use crate::spec::{AutoscalerSpec, LatencyMetric, NoEndpoint, RunSpec, ScrapeJob, SloSpec};
 
 mod control;
 mod kpa;
@@ -41,7 +40,8 @@ pub const MAX_HORIZON_S: u64 = 30 * 86_400;
 /// past this a run would be a memory test, not a study.
 pub const MAX_REPLICAS: u32 = 10_000;
 
-/// Runs one simulation. A pure function of `(spec, seed, workload)`.
+/// Runs one simulation. A pure function of `(spec, seed, workload)`; `observer` receives
+/// each request's record and the progress as the run goes (`&mut ()` for neither).
 ///
 /// # Errors
 /// When the workload stream yields an error (a bad trace line); the run stops there.
@@ -49,9 +49,9 @@ pub fn run(
     spec: &RunSpec,
     seed: u64,
     workload: RequestStream<'_>,
-    opts: &RunOptions,
+    observer: &mut dyn Observer,
 ) -> Result<RunReport, TraceError> {
-    run_holding(spec, seed, workload, opts, MAX_REQUESTS_HELD)
+    run_holding(spec, seed, workload, observer, MAX_REQUESTS_HELD)
 }
 
 /// [`run`] with another bound on the requests held at once, so that a test reaches it with
@@ -64,10 +64,10 @@ pub fn run_holding(
     spec: &RunSpec,
     seed: u64,
     workload: RequestStream<'_>,
-    opts: &RunOptions,
+    observer: &mut dyn Observer,
     max_held: u64,
 ) -> Result<RunReport, TraceError> {
-    let mut world = World::new(spec, seed, workload, *opts);
+    let mut world = World::new(spec, seed, workload, observer);
     world.max_held = max_held;
     world.start()?;
     world.run_loop()?;
@@ -180,7 +180,7 @@ const NO_POD: u32 = u32::MAX;
 struct World<'a> {
     spec: &'a RunSpec,
     seed: u64,
-    opts: RunOptions,
+    observer: &'a mut dyn Observer,
     queue: EventQueue<Ev>,
     workload: RequestStream<'a>,
     next_request: Option<Request>,
@@ -244,19 +244,19 @@ impl<'a> World<'a> {
         spec: &'a RunSpec,
         seed: u64,
         workload: RequestStream<'a>,
-        opts: RunOptions,
+        observer: &'a mut dyn Observer,
     ) -> World<'a> {
         let streams = RngStreams::new(seed);
         World {
             spec,
             seed,
-            opts,
+            observer,
             queue: EventQueue::default(),
             workload,
             next_request: None,
             stream_done: false,
             horizon: spec.duration_s.map(SimTime::from_secs_f64),
-            reqs: reqs::ReqTable::new(opts.keep_requests),
+            reqs: reqs::ReqTable::new(),
             max_held: MAX_REQUESTS_HELD,
             last_arrival: None,
             pods: Vec::new(),
@@ -381,6 +381,9 @@ impl<'a> World<'a> {
             assert!(t >= self.now, "time went backwards: {t} < {}", self.now);
             self.now = t;
             self.events_total += 1;
+            if self.events_total.is_multiple_of(PROGRESS_EVERY_EVENTS) {
+                self.report_progress();
+            }
             match ev {
                 Ev::Arrival => self.on_arrival()?,
                 Ev::Step { pod, generation } => self.on_step(pod, generation),
@@ -675,7 +678,7 @@ impl<'a> World<'a> {
         self.in_flight -= 1;
         self.completed += 1;
         self.tick_completed += 1;
-        self.reqs.retire();
+        self.retire();
     }
 
     fn fail(&mut self, id: u64, reason: FailureReason) {
@@ -687,7 +690,7 @@ impl<'a> World<'a> {
         self.in_flight -= 1;
         self.failed += 1;
         self.tick_failed += 1;
-        self.reqs.retire();
+        self.retire();
         let idx = FailureReason::ALL
             .iter()
             .position(|&f| f == reason)
@@ -1133,69 +1136,76 @@ impl<'a> World<'a> {
         };
         let recorders = [&self.ttft, &self.tpot, &self.e2e, &self.queue_lat];
         summary.slo_checks = slo_checks(&spec.slo, &summary, recorders);
-        let requests = if self.opts.keep_requests {
-            self.request_records()
-        } else {
-            Vec::new()
-        };
+        let observer = &mut *self.observer;
+        self.reqs
+            .drain(|id, r| observer.request(&request_record(&spec.slo, id, r)));
+        self.report_progress();
         RunReport {
             summary,
             timeline: self.timeline,
-            requests,
             input_names: self.control.input_names,
             events: self.control.events,
             warnings: self.control.warnings,
         }
     }
 
-    fn request_records(&self) -> Vec<RequestRecord> {
-        let slo = &self.spec.slo;
+    /// Hands the resolved requests at the front of the table to the observer, then drops them.
+    fn retire(&mut self) {
+        let (slo, observer) = (&self.spec.slo, &mut *self.observer);
         self.reqs
-            .iter()
-            .enumerate()
-            .map(|(id, r)| {
-                let completed = r.status == Status::Completed;
-                let secs =
-                    |t: Option<SimTime>| t.map(|t| t.saturating_since(r.arrival).as_secs_f64());
-                let ttft_s = if completed {
-                    secs(r.first_token.get())
-                } else {
-                    None
-                };
-                let e2e_s = if completed {
-                    secs(r.finished.get())
-                } else {
-                    None
-                };
-                let tpot = if completed { tpot_s(r) } else { None };
-                let slo_met = completed
-                    && slo.ttft_s.is_none_or(|m| ttft_s.unwrap_or(f64::MAX) <= m)
-                    && slo.tpot_s.is_none_or(|m| tpot.unwrap_or(0.0) <= m)
-                    && slo.e2e_s.is_none_or(|m| e2e_s.unwrap_or(f64::MAX) <= m);
-                RequestRecord {
-                    id: id as u64,
-                    arrival_s: r.arrival.as_secs_f64(),
-                    prompt_tokens: r.prompt_tokens,
-                    output_tokens: r.output_tokens,
-                    pod: (r.pod != NO_POD).then_some(r.pod),
-                    outcome: match r.status {
-                        Status::Completed => Outcome::Completed,
-                        Status::Failed(f) => Outcome::Failed(f),
-                        Status::InFlight => Outcome::Unfinished,
-                    },
-                    ttft_s,
-                    tpot_s: tpot,
-                    e2e_s,
-                    queue_s: if completed {
-                        secs(r.first_scheduled.get())
-                    } else {
-                        None
-                    },
-                    preemptions: r.preemptions,
-                    slo_met,
-                }
-            })
-            .collect()
+            .retire(|id, r| observer.request(&request_record(slo, id, r)));
+    }
+
+    fn report_progress(&mut self) {
+        self.observer.progress(&Progress {
+            sim_time_s: self.now.as_secs_f64(),
+            requests_arrived: self.reqs.arrived(),
+            requests_resolved: self.completed + self.failed,
+            events: self.events_total,
+        });
+    }
+}
+
+/// What became of request `id`, as the observer sees it.
+fn request_record(slo: &SloSpec, id: u64, r: &Req) -> RequestRecord {
+    let completed = r.status == Status::Completed;
+    let secs = |t: Option<SimTime>| t.map(|t| t.saturating_since(r.arrival).as_secs_f64());
+    let ttft_s = if completed {
+        secs(r.first_token.get())
+    } else {
+        None
+    };
+    let e2e_s = if completed {
+        secs(r.finished.get())
+    } else {
+        None
+    };
+    let tpot = if completed { tpot_s(r) } else { None };
+    let slo_met = completed
+        && slo.ttft_s.is_none_or(|m| ttft_s.unwrap_or(f64::MAX) <= m)
+        && slo.tpot_s.is_none_or(|m| tpot.unwrap_or(0.0) <= m)
+        && slo.e2e_s.is_none_or(|m| e2e_s.unwrap_or(f64::MAX) <= m);
+    RequestRecord {
+        id,
+        arrival_s: r.arrival.as_secs_f64(),
+        prompt_tokens: r.prompt_tokens,
+        output_tokens: r.output_tokens,
+        pod: (r.pod != NO_POD).then_some(r.pod),
+        outcome: match r.status {
+            Status::Completed => Outcome::Completed,
+            Status::Failed(f) => Outcome::Failed(f),
+            Status::InFlight => Outcome::Unfinished,
+        },
+        ttft_s,
+        tpot_s: tpot,
+        e2e_s,
+        queue_s: if completed {
+            secs(r.first_scheduled.get())
+        } else {
+            None
+        },
+        preemptions: r.preemptions,
+        slo_met,
     }
 }
 

@@ -1,6 +1,6 @@
-//! The table of requests, indexed by id. Resolved requests at the front are dropped unless
-//! per-request records were asked for, so memory grows with the requests in flight (and the
-//! span between the oldest unresolved one and the newest), not with the length of the trace.
+//! The table of requests, indexed by id. Resolved requests at the front are dropped (handed to
+//! the caller on the way out, in id order), so memory grows with the requests in flight (and
+//! the span between the oldest unresolved one and the newest), not with the length of the trace.
 
 use std::collections::VecDeque;
 
@@ -31,15 +31,13 @@ pub(super) struct ReqTable {
     /// Id of `items[0]`.
     base: u64,
     items: VecDeque<Req>,
-    keep_all: bool,
 }
 
 impl ReqTable {
-    pub(super) fn new(keep_all: bool) -> ReqTable {
+    pub(super) fn new() -> ReqTable {
         ReqTable {
             base: 0,
             items: VecDeque::new(),
-            keep_all,
         }
     }
 
@@ -81,25 +79,26 @@ impl ReqTable {
             .expect("request id from the future")
     }
 
-    /// Drops resolved requests from the front.
-    pub(super) fn retire(&mut self) {
-        if self.keep_all {
-            return;
-        }
+    /// Drops resolved requests from the front, handing each to `out` with its id.
+    pub(super) fn retire(&mut self, mut out: impl FnMut(u64, &Req)) {
         while self
             .items
             .front()
             .is_some_and(|r| r.status != Status::InFlight)
         {
-            self.items.pop_front();
+            if let Some(r) = self.items.pop_front() {
+                out(self.base, &r);
+            }
             self.base += 1;
         }
     }
 
-    /// Every request, in id order (all of them only when built with `keep_all`).
-    pub(super) fn iter(&self) -> impl Iterator<Item = &Req> {
-        debug_assert!(self.keep_all || self.base == 0);
-        self.items.iter()
+    /// Drops every request, handing each to `out` with its id, in id order.
+    pub(super) fn drain(&mut self, mut out: impl FnMut(u64, &Req)) {
+        for r in self.items.drain(..) {
+            out(self.base, &r);
+            self.base += 1;
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use sim_engine::{LatencyMetric, RunOptions, RunReport, Summary};
+use sim_engine::{LatencyMetric, Progress, RequestRecord, RunReport, Summary};
 use sim_scenario::{Files, Scenario, WorkloadPlan};
 
 mod random;
@@ -29,20 +29,49 @@ fn load(path: &Path) -> Scenario {
     sim_scenario::load(&path.display().to_string(), &text, &Disk).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn run(scenario: &Scenario, seed: u64, keep_requests: bool) -> RunReport {
+/// A run with its per-request records (as the observer saw them) and progress reports.
+struct Run {
+    report: RunReport,
+    requests: Vec<RequestRecord>,
+    progress: Vec<Progress>,
+}
+
+#[derive(Default)]
+struct Recorder {
+    requests: Vec<RequestRecord>,
+    progress: Vec<Progress>,
+}
+
+impl sim_engine::Observer for Recorder {
+    fn request(&mut self, record: &RequestRecord) {
+        self.requests.push(record.clone());
+    }
+
+    fn progress(&mut self, progress: &Progress) {
+        self.progress.push(*progress);
+    }
+}
+
+fn run(scenario: &Scenario, seed: u64) -> Run {
     let reader: Option<Box<dyn std::io::BufRead>> = match &scenario.workload {
         WorkloadPlan::Trace { path, .. } => Some(Box::new(std::io::BufReader::new(
             std::fs::File::open(path).unwrap(),
         ))),
         WorkloadPlan::Synthetic { .. } => None,
     };
-    sim_engine::run(
+    let mut seen = Recorder::default();
+    let report = sim_engine::run(
         &scenario.spec,
         seed,
         scenario.workload.stream(seed, reader),
-        &RunOptions { keep_requests },
+        &mut seen,
     )
-    .unwrap()
+    .unwrap();
+    Run {
+        report,
+        requests: seen.requests,
+        progress: seen.progress,
+    }
 }
 
 /// The summary as `key → number`, with dotted keys for nested values.
@@ -169,8 +198,11 @@ fn holds(values: &BTreeMap<String, f64>, line: &str) -> Result<(), String> {
     }
 }
 
-fn report_bytes(r: &RunReport) -> String {
-    format!("{:?}\n{:?}\n{:?}", r.summary, r.timeline, r.requests)
+fn report_bytes(r: &Run) -> String {
+    format!(
+        "{:?}\n{:?}\n{:?}\n{:?}",
+        r.report.summary, r.report.timeline, r.requests, r.progress
+    )
 }
 
 /// Runs one fixture and checks everything said in the module docs.
@@ -178,8 +210,8 @@ fn check(name: &str) {
     let dir = test_data();
     let scenario = load(&dir.join(format!("{name}.toml")));
     let seed = scenario.seed;
-    let a = run(&scenario, seed, true);
-    let b = run(&scenario, seed, true);
+    let a = run(&scenario, seed);
+    let b = run(&scenario, seed);
     assert_eq!(
         report_bytes(&a),
         report_bytes(&b),
@@ -188,8 +220,8 @@ fn check(name: &str) {
 
     let mut stepwise = scenario.clone();
     stepwise.spec.engine.fuse_decode_steps = false;
-    let c = run(&stepwise, seed, false);
-    let (fa, fc) = (flatten(&a.summary), flatten(&c.summary));
+    let c = run(&stepwise, seed);
+    let (fa, fc) = (flatten(&a.report.summary), flatten(&c.report.summary));
     for key in [
         "requests_completed",
         "requests_failed",
@@ -224,15 +256,17 @@ fn check(name: &str) {
             if let Some(rest) = l.strip_prefix("condition ") {
                 // `condition <Type> <Status> <Reason>` at the end of the run.
                 let want: Vec<&str> = rest.split_whitespace().collect();
-                let found = a.summary.autoscaler_conditions.iter().any(|c| {
+                let found = a.report.summary.autoscaler_conditions.iter().any(|c| {
                     [c.kind.as_str(), c.status.as_str(), c.reason.as_str()] == want.as_slice()
                 });
-                (!found).then(|| format!("{l}: not in {:?}", a.summary.autoscaler_conditions))
+                (!found)
+                    .then(|| format!("{l}: not in {:?}", a.report.summary.autoscaler_conditions))
             } else if l.starts_with("event ") {
-                has_event(&a.events, l).err()
+                has_event(&a.report.events, l).err()
             } else if let Some(rest) = l.strip_prefix("count ") {
                 let (reason, cond) = rest.split_once(' ').unwrap_or((rest, ""));
                 let n = a
+                    .report
                     .events
                     .iter()
                     .filter(|e| e.split_whitespace().nth(2) == Some(reason))
@@ -253,14 +287,81 @@ fn check(name: &str) {
         failures.join("\n")
     );
 
-    // Per-request records agree with the summary.
-    let completed = a
-        .requests
-        .iter()
-        .filter(|r| r.outcome == sim_engine::Outcome::Completed)
-        .count() as u64;
-    assert_eq!(completed, a.summary.requests_completed);
-    assert_eq!(a.requests.len() as u64, a.summary.requests_total);
+    // Per-request records (streamed to the observer) agree with the summary, fused or not.
+    for (run, how) in [(&a, "fused"), (&c, "step by step")] {
+        check_records(run, &format!("{name} ({how})"));
+        check_progress(run, &format!("{name} ({how})"));
+    }
+}
+
+/// Every request reported once, in id order, with outcomes that add up to the summary.
+fn check_records(run: &Run, what: &str) {
+    let s = &run.report.summary;
+    let ids: Vec<u64> = run.requests.iter().map(|r| r.id).collect();
+    assert!(
+        ids.iter().copied().eq(0..s.requests_total),
+        "{what}: records are not ids 0..{} in order",
+        s.requests_total
+    );
+    let count = |f: fn(&sim_engine::Outcome) -> bool| {
+        run.requests.iter().filter(|r| f(&r.outcome)).count() as u64
+    };
+    use sim_engine::Outcome;
+    assert_eq!(
+        count(|o| *o == Outcome::Completed),
+        s.requests_completed,
+        "{what}"
+    );
+    assert_eq!(
+        count(|o| matches!(o, Outcome::Failed(_))),
+        s.requests_failed,
+        "{what}"
+    );
+    assert_eq!(
+        count(|o| *o == Outcome::Unfinished),
+        s.requests_in_flight_at_end,
+        "{what}"
+    );
+}
+
+/// Progress is monotone, at most every `PROGRESS_EVERY_EVENTS` events, and ends at the end.
+fn check_progress(run: &Run, what: &str) {
+    let s = &run.report.summary;
+    let p = &run.progress;
+    let last = p
+        .last()
+        .unwrap_or_else(|| panic!("{what}: no progress at the end"));
+    assert_eq!(last.sim_time_s, s.sim_duration_s, "{what}");
+    assert_eq!(last.requests_arrived, s.requests_total, "{what}");
+    assert_eq!(
+        last.requests_resolved,
+        s.requests_completed + s.requests_failed,
+        "{what}"
+    );
+    assert_eq!(last.events, s.events_total, "{what}");
+    for w in p.windows(2) {
+        let (x, y) = (&w[0], &w[1]);
+        assert!(
+            x.sim_time_s <= y.sim_time_s
+                && x.requests_arrived <= y.requests_arrived
+                && x.requests_resolved <= y.requests_resolved
+                && x.events <= y.events,
+            "{what}: progress went back: {x:?} then {y:?}"
+        );
+    }
+    let mid = &p[..p.len() - 1];
+    assert_eq!(
+        mid.len() as u64,
+        s.events_total / sim_engine::PROGRESS_EVERY_EVENTS,
+        "{what}"
+    );
+    for (k, x) in mid.iter().enumerate() {
+        assert_eq!(
+            x.events,
+            (k as u64 + 1) * sim_engine::PROGRESS_EVERY_EVENTS,
+            "{what}"
+        );
+    }
 }
 
 #[test]
@@ -364,15 +465,56 @@ fn a_pileup_stops_at_the_held_bound() {
     let s = load(&test_data().join("pileup.toml"));
     let stream = || s.workload.stream(1, None);
     // Within the bound the run ends at the horizon with the pile-up in flight.
-    let report =
-        sim_engine::run_holding(&s.spec, 1, stream(), &RunOptions::default(), 5_000).unwrap();
+    let report = sim_engine::run_holding(&s.spec, 1, stream(), &mut (), 5_000).unwrap();
     assert!(report.summary.requests_in_flight_at_end > 1_000);
     // Past it the run stops with an error instead of growing.
-    let err = sim_engine::run_holding(&s.spec, 1, stream(), &RunOptions::default(), 1_000)
+    let err = sim_engine::run_holding(&s.spec, 1, stream(), &mut (), 1_000)
         .unwrap_err()
         .to_string();
     assert!(
         err.contains("more than 1000 requests are unresolved"),
         "{err}"
+    );
+}
+
+#[test]
+fn records_stream_as_requests_resolve_and_the_table_drops_them() {
+    // The observer sees records during the run, not at its end.
+    #[derive(Default)]
+    struct Seen {
+        records: u64,
+        at_progress: Vec<(u64, Progress)>,
+    }
+    impl sim_engine::Observer for Seen {
+        fn request(&mut self, _r: &RequestRecord) {
+            self.records += 1;
+        }
+        fn progress(&mut self, p: &Progress) {
+            self.at_progress.push((self.records, *p));
+        }
+    }
+    let mut s = load(&test_data().join("steady.toml"));
+    // Step by step for enough events to get progress reports mid-run.
+    s.spec.engine.fuse_decode_steps = false;
+    let mut seen = Seen::default();
+    // About 2,400 requests of which a few dozen are in flight at once: a bound of 200 holds
+    // only because resolved requests leave the table even though every record is observed.
+    let report = sim_engine::run_holding(
+        &s.spec,
+        s.seed,
+        s.workload.stream(s.seed, None),
+        &mut seen,
+        200,
+    )
+    .unwrap();
+    let total = report.summary.requests_total;
+    assert!(total > 2_000, "{total}");
+    assert_eq!(seen.records, total);
+    let (mid_records, mid) = seen.at_progress[0];
+    assert!(seen.at_progress.len() > 2, "{}", seen.at_progress.len());
+    assert!(mid.requests_arrived < total, "{mid:?}");
+    assert!(
+        mid_records > 0 && mid_records <= mid.requests_resolved,
+        "{mid_records} records by {mid:?}"
     );
 }

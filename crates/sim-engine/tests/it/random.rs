@@ -141,11 +141,13 @@ proptest! {
                 return Ok(());
             }
         };
-        let fused = run(&scenario, c.seed, false);
+        let fused = run(&scenario, c.seed);
         let mut stepwise = scenario.clone();
         stepwise.spec.engine.fuse_decode_steps = false;
-        let step = run(&stepwise, c.seed, false);
-        let (a, b) = (&fused.summary, &step.summary);
+        let step = run(&stepwise, c.seed);
+        super::check_records(&fused, &text);
+        super::check_records(&step, &text);
+        let (a, b) = (&fused.report.summary, &step.report.summary);
         prop_assert_eq!(a.requests_total, a.requests_completed + a.requests_failed + a.requests_in_flight_at_end);
         prop_assert_eq!(a.engine_steps_total, b.engine_steps_total, "{}", text);
         prop_assert_eq!(a.preemptions_total, b.preemptions_total);
