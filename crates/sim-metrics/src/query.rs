@@ -56,7 +56,7 @@ impl Query {
 
 /// The longest query accepted, in bytes. Real queries are a few hundred bytes; the parser's
 /// time grows with length (a 1 MB query took 17 s, found by `sim-fuzz`).
-pub const MAX_QUERY_BYTES: usize = 10_000;
+pub(crate) const MAX_QUERY_BYTES: usize = 10_000;
 
 /// Parses `q` and checks that every construct in it is supported.
 pub fn parse(q: &str) -> Result<Query, QueryError> {

@@ -38,7 +38,7 @@ pub const MAX_JOBS: usize = 1_000_000;
 
 /// The most segments of an axis path (the deepest scenario key has five:
 /// `hpa.metrics.0.target_average_value` has four).
-pub const MAX_AXIS_SEGMENTS: usize = 16;
+pub(crate) const MAX_AXIS_SEGMENTS: usize = 16;
 
 /// SLO keys that set per-request thresholds rather than checks.
 const PER_REQUEST_SLO_KEYS: &[&str] = &[
