@@ -99,7 +99,9 @@ fn walk(root: &Path, rel: &str, out: &mut BTreeMap<String, Vec<u8>>) -> io::Resu
         if ty.is_dir() {
             walk(root, &child, out)?;
         } else if ty.is_file()
-            && [".toml", ".csv", ".jsonl"].iter().any(|x| name.ends_with(x))
+            && [".toml", ".csv", ".jsonl"]
+                .iter()
+                .any(|x| name.ends_with(x))
             && e.metadata()?.len() <= 4 << 20
         {
             out.insert(child, std::fs::read(e.path())?);

@@ -14,6 +14,8 @@
 //! 1 when any did, 2 on a usage error.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
+// A dev tool: the wall time of each case is one of the things it measures.
+#![allow(clippy::disallowed_methods)]
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -42,7 +44,9 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
-    let cmd = it.next().ok_or("usage: sim-fuzz fuzz|repro|worker [options]")?;
+    let cmd = it
+        .next()
+        .ok_or("usage: sim-fuzz fuzz|repro|worker [options]")?;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut a = Args {
         cmd,
@@ -102,7 +106,10 @@ fn main() -> ExitCode {
     let corpus = match Corpus::load(&args.root) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("error: cannot read the seeds under {}: {e}", args.root.display());
+            eprintln!(
+                "error: cannot read the seeds under {}: {e}",
+                args.root.display()
+            );
             return ExitCode::from(2);
         }
     };
@@ -208,7 +215,11 @@ enum Ended {
     /// It reported every case.
     Done,
     /// It died or was killed after reporting cases up to (not including) `culprit`.
-    Died { culprit: u64, kind: Kind, why: String },
+    Died {
+        culprit: u64,
+        kind: Kind,
+        why: String,
+    },
 }
 
 struct Fuzz<'a> {
@@ -243,7 +254,10 @@ fn fuzz(args: &Args, corpus: &Corpus) -> ExitCode {
         all.push(f.stats);
     }
     if all.iter().any(|s| s.failures() > 0) {
-        println!("FAILED: see the findings above; inputs are in {}", args.findings.display());
+        println!(
+            "FAILED: see the findings above; inputs are in {}",
+            args.findings.display()
+        );
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -277,7 +291,11 @@ fn print_row(t: Target, s: &Stats, args: &Args) {
 
 impl Fuzz<'_> {
     fn run(&mut self, exe: &Path) {
-        let default_batch = if self.target == Target::Run { 1_000 } else { 10_000 };
+        let default_batch = if self.target == Target::Run {
+            1_000
+        } else {
+            10_000
+        };
         let batch = self.args.batch.unwrap_or(default_batch);
         let end = self.args.start + self.args.cases;
         let mut next = self.args.start;
@@ -358,8 +376,8 @@ impl Fuzz<'_> {
         loop {
             match rx.recv_timeout(silence) {
                 Ok(line) => {
-                    if line.starts_with("done ") {
-                        let kb: u64 = line[5..].trim().parse().unwrap_or(0);
+                    if let Some(kb) = line.strip_prefix("done ") {
+                        let kb: u64 = kb.trim().parse().unwrap_or(0);
                         self.stats.peak_rss_kb = self.stats.peak_rss_kb.max(kb);
                         done = true;
                     } else {
@@ -389,7 +407,10 @@ impl Fuzz<'_> {
                 format!("no result within {} ms; killed", self.args.timeout_ms),
             )
         } else if stderr_tail.contains("memory allocation of") {
-            (Kind::OverMemory, format!("under ulimit -v {mem_kb}: {tail}"))
+            (
+                Kind::OverMemory,
+                format!("under ulimit -v {mem_kb}: {tail}"),
+            )
         } else {
             (Kind::Abort, format!("worker ended with {status:?}: {tail}"))
         };
@@ -422,7 +443,11 @@ impl Fuzz<'_> {
         let over = ns > u128::from(self.args.timeout_ms) * 1_000_000;
         if over {
             s.over_time += 1;
-            self.finding(case, &Kind::OverTime, &format!("took {} ms", ns / 1_000_000));
+            self.finding(
+                case,
+                &Kind::OverTime,
+                &format!("took {} ms", ns / 1_000_000),
+            );
         }
         match tag {
             "u" => self.finding(case, &Kind::Unpositioned, &msg),
@@ -447,9 +472,15 @@ impl Fuzz<'_> {
         let _ = std::fs::write(&saved, &c.bytes);
         for (path, bytes) in &c.overlay {
             let flat = path.replace('/', "__");
-            let _ = std::fs::write(self.args.findings.join(format!("{name}.overlay.{flat}")), bytes);
+            let _ = std::fs::write(
+                self.args.findings.join(format!("{name}.overlay.{flat}")),
+                bytes,
+            );
         }
-        let shown: String = String::from_utf8_lossy(&c.bytes).chars().take(1_500).collect();
+        let shown: String = String::from_utf8_lossy(&c.bytes)
+            .chars()
+            .take(1_500)
+            .collect();
         println!(
             "FINDING {} case {case}: {}: {}\n  seed file: {}; replaced files: {:?}\n  saved: {}\n  \
              reproduce: sim-fuzz repro --target {} --seed {} --case {case}\n  input (first 1,500 chars): {:?}",

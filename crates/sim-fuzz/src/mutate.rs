@@ -168,6 +168,14 @@ pub fn mutate(rng: &mut Rng, input: &[u8], toml: bool, others: &[&[u8]]) -> Vec<
     out
 }
 
+/// One TOML-aware mutation of a value or key (for the `run` target, whose mutants should
+/// mostly load).
+pub fn mutate_once(rng: &mut Rng, input: &[u8], others: &[&[u8]]) -> Vec<u8> {
+    let mut out = toml_op(rng, input, others);
+    out.truncate(MAX_MUTANT_BYTES);
+    out
+}
+
 fn byte_op(rng: &mut Rng, b: &[u8], others: &[&[u8]]) -> Vec<u8> {
     let mut v = b.to_vec();
     let len = v.len();
@@ -303,7 +311,9 @@ fn is_header(line: &[u8]) -> bool {
 
 fn toml_op(rng: &mut Rng, b: &[u8], others: &[&[u8]]) -> Vec<u8> {
     let mut ls = lines(b);
-    let keyed: Vec<usize> = (0..ls.len()).filter(|&i| key_eq(&ls[i]).is_some()).collect();
+    let keyed: Vec<usize> = (0..ls.len())
+        .filter(|&i| key_eq(&ls[i]).is_some())
+        .collect();
     let headers: Vec<usize> = (0..ls.len()).filter(|&i| is_header(&ls[i])).collect();
     match rng.below(12) {
         0..=2 => {
@@ -393,9 +403,15 @@ fn trace_op(rng: &mut Rng, b: &[u8], others: &[&[u8]]) -> Vec<u8> {
     match rng.below(7) {
         0 => {
             // A comma-separated field replaced.
-            let mut fields: Vec<Vec<u8>> = ls[i].split(|&c| c == b',').map(<[u8]>::to_vec).collect();
+            let mut fields: Vec<Vec<u8>> =
+                ls[i].split(|&c| c == b',').map(<[u8]>::to_vec).collect();
             let f = rng.below(fields.len());
-            fields[f] = rng.pick(EXTREME_FIELDS).copied().unwrap_or("").as_bytes().to_vec();
+            fields[f] = rng
+                .pick(EXTREME_FIELDS)
+                .copied()
+                .unwrap_or("")
+                .as_bytes()
+                .to_vec();
             ls[i] = fields.join(&b',');
         }
         1 => return mutate_number(rng, b, EXTREME_FIELDS),
@@ -404,7 +420,11 @@ fn trace_op(rng: &mut Rng, b: &[u8], others: &[&[u8]]) -> Vec<u8> {
         }
         3 => {
             let l = ls[i].clone();
-            let k = if rng.one_in(8) && l.len() < 100 { 1_000 } else { 1 };
+            let k = if rng.one_in(8) && l.len() < 100 {
+                1_000
+            } else {
+                1
+            };
             for _ in 0..k {
                 ls.insert(i, l.clone());
             }

@@ -38,7 +38,7 @@ impl Rng {
 
     /// True with probability 1/`n`.
     pub fn one_in(&mut self, n: u64) -> bool {
-        self.next_u64() % n.max(1) == 0
+        self.next_u64().is_multiple_of(n.max(1))
     }
 
     /// A uniformly chosen element; `None` for an empty slice.
@@ -57,7 +57,9 @@ mod tests {
 
     #[test]
     fn same_case_same_numbers_and_cases_differ() {
-        let a: Vec<u64> = (0..4).map(|_| Rng::for_case("scenario", 1, 7).next_u64()).collect();
+        let a: Vec<u64> = (0..4)
+            .map(|_| Rng::for_case("scenario", 1, 7).next_u64())
+            .collect();
         assert!(a.windows(2).all(|w| w[0] == w[1]));
         assert_ne!(
             Rng::for_case("scenario", 1, 7).next_u64(),

@@ -147,7 +147,7 @@ pub fn make_case(target: Target, corpus: &Corpus, seed: u64, case: u64) -> Case 
     let good: Vec<&String> = seeds.iter().filter(|s| !s.contains("/bad")).collect();
     let file = if unmutated {
         seeds[case as usize].clone()
-    } else if rng.one_in(2) && !good.is_empty() {
+    } else if (target == Target::Run || rng.one_in(2)) && !good.is_empty() {
         good[rng.below(good.len())].clone()
     } else {
         rng.pick(seeds).cloned().unwrap_or_default()
@@ -172,7 +172,12 @@ pub fn make_case(target: Target, corpus: &Corpus, seed: u64, case: u64) -> Case 
     if named && let Some(p) = named_path(&file, &original, &mut rng) {
         if let Some(b) = corpus.get(&p) {
             let is_toml = p.ends_with(".toml");
-            let traces: Vec<&[u8]> = corpus.traces.iter().take(8).filter_map(|t| corpus.get(t)).collect();
+            let traces: Vec<&[u8]> = corpus
+                .traces
+                .iter()
+                .take(8)
+                .filter_map(|t| corpus.get(t))
+                .collect();
             overlay.insert(normalize(&p), mutate(&mut rng, b, is_toml, &traces));
         }
         if rng.one_in(2) {
@@ -183,7 +188,12 @@ pub fn make_case(target: Target, corpus: &Corpus, seed: u64, case: u64) -> Case 
             };
         }
     }
-    let bytes = mutate(&mut rng, &original, toml, &others);
+    // The run target mutates lightly, so that more cases load and are simulated.
+    let bytes = if target == Target::Run && !rng.one_in(4) {
+        crate::mutate::mutate_once(&mut rng, &original, &others)
+    } else {
+        mutate(&mut rng, &original, toml, &others)
+    };
     Case {
         file,
         bytes,
@@ -278,18 +288,38 @@ fn classify(e: &ScenarioError) -> Outcome {
 /// The tables of the scenario, explain and sweep files: a whole-file error (a required key
 /// is missing, so there is no place to point at) must name its key as `table.key`.
 const TABLES: &[&str] = &[
-    "run", "workload", "deployment", "engine", "startup", "readiness", "cluster", "routing",
-    "slo", "cost", "catalog", "prometheus", "adapter", "hpa", "keda", "kpa", "observe", "base",
-    "axis", "sampling", "objective",
+    "run",
+    "workload",
+    "deployment",
+    "engine",
+    "startup",
+    "readiness",
+    "cluster",
+    "routing",
+    "slo",
+    "cost",
+    "catalog",
+    "prometheus",
+    "adapter",
+    "hpa",
+    "keda",
+    "kpa",
+    "observe",
+    "base",
+    "axis",
+    "sampling",
+    "objective",
 ];
 
 fn names_a_key(message: &str) -> bool {
-    message
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
-        .filter_map(|w| w.split_once('.'))
-        .any(|(table, key)| {
-            TABLES.contains(&table) && key.starts_with(|c: char| c.is_ascii_lowercase())
-        })
+    let bracketed = TABLES.iter().any(|t| message.contains(&format!("[{t}]")));
+    bracketed
+        || message
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+            .filter_map(|w| w.split_once('.'))
+            .any(|(table, key)| {
+                TABLES.contains(&table) && key.starts_with(|c: char| c.is_ascii_lowercase())
+            })
 }
 
 fn trace_ok(e: &TraceError) -> bool {
@@ -354,9 +384,13 @@ fn trace_case(case: &Case) -> Outcome {
             ),
         ];
         let mut all_ok = read.is_ok();
-        for e in read.err().into_iter().chain(scans.iter().filter_map(|(t, h)| {
-            sim_workload::scan_trace(format, Cursor::new(&case.bytes), t, *h, limit).err()
-        })) {
+        for e in read
+            .err()
+            .into_iter()
+            .chain(scans.iter().filter_map(|(t, h)| {
+                sim_workload::scan_trace(format, Cursor::new(&case.bytes), t, *h, limit).err()
+            }))
+        {
             all_ok = false;
             let placed = sim_scenario::trace_error(&case.file, &e);
             if !trace_ok(&e) {
@@ -394,7 +428,7 @@ fn run_scenario(case: &Case, files: &MemFiles<'_>, index: u64) -> Outcome {
     };
     // Every other case keeps per-request records, as `--requests` does.
     let opts = RunOptions {
-        keep_requests: index % 2 == 0,
+        keep_requests: index.is_multiple_of(2),
     };
     let stream = scenario.workload.stream(scenario.seed, reader);
     let report = match sim_engine::run(&spec, scenario.seed, stream, &opts) {
@@ -433,7 +467,10 @@ fn canary(c: Canary, index: u64) -> Outcome {
         }
         Canary::Memory => {
             let v = vec![7u8; 3 << 30];
-            Outcome::Unpositioned(format!("allocated {} bytes", std::hint::black_box(&v).len()))
+            Outcome::Unpositioned(format!(
+                "allocated {} bytes",
+                std::hint::black_box(&v).len()
+            ))
         }
         Canary::Unpositioned => Outcome::Unpositioned("canary rejection without a position".into()),
     }
@@ -446,14 +483,20 @@ mod tests {
     fn corpus() -> Corpus {
         let mut files = BTreeMap::new();
         files.insert("s/a.toml".to_string(), b"[run]\nduration_s = 60\n".to_vec());
-        files.insert("t/a.csv".to_string(), b"arrival_s,prompt_tokens,output_tokens\n0,1,1\n".to_vec());
+        files.insert(
+            "t/a.csv".to_string(),
+            b"arrival_s,prompt_tokens,output_tokens\n0,1,1\n".to_vec(),
+        );
         Corpus::from_files(files)
     }
 
     #[test]
     fn cases_are_reproducible_and_first_ones_are_seeds() {
         let c = corpus();
-        assert_eq!(make_case(Target::Scenario, &c, 1, 0).bytes, c.files["s/a.toml"]);
+        assert_eq!(
+            make_case(Target::Scenario, &c, 1, 0).bytes,
+            c.files["s/a.toml"]
+        );
         assert_eq!(
             make_case(Target::Scenario, &c, 1, 99),
             make_case(Target::Scenario, &c, 1, 99)
@@ -467,12 +510,18 @@ mod tests {
         let c = corpus();
         let case = make_case(Target::Canary(Canary::Panic), &c, 1, 2);
         let out = execute(Target::Canary(Canary::Panic), &c, &case, 2);
-        assert!(matches!(&out, Outcome::Panic(m) if m.contains("canary panic at case 2")), "{out:?}");
+        assert!(
+            matches!(&out, Outcome::Panic(m) if m.contains("canary panic at case 2")),
+            "{out:?}"
+        );
         let out = execute(Target::Canary(Canary::Unpositioned), &c, &case, 7);
         assert!(matches!(out, Outcome::Unpositioned(_)));
         let bad = ScenarioError::whole_file("x.toml", "no place");
         assert!(matches!(classify(&bad), Outcome::Unpositioned(_)));
-        let named = ScenarioError::whole_file("x.toml", "a synthetic workload needs run.duration_s");
+        let named =
+            ScenarioError::whole_file("x.toml", "a synthetic workload needs run.duration_s");
+        assert_eq!(classify(&named), Outcome::Rejected);
+        let named = ScenarioError::whole_file("x.toml", "needs an [hpa] or a [keda] table");
         assert_eq!(classify(&named), Outcome::Rejected);
     }
 }

@@ -15,8 +15,8 @@ fn fuzz(args: &[&str], findings: &str) -> (bool, String) {
         .output()
         .expect("sim-fuzz runs");
     let _ = std::fs::remove_dir_all(&dir);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
 
@@ -35,12 +35,15 @@ fn count(text: &str, target: &str, key: &str) -> u64 {
 fn bounded_run_finds_nothing() {
     for (target, cases) in [
         ("scenario", "3000"),
-        ("sweep", "1000"),
+        ("sweep", "2000"),
         ("explain", "3000"),
         ("trace", "3000"),
-        ("run", "300"),
+        ("run", "1000"),
     ] {
-        let (ok, text) = fuzz(&["--target", target, "--seed", "20261203", "--cases", cases], target);
+        let (ok, text) = fuzz(
+            &["--target", target, "--seed", "20261203", "--cases", cases],
+            target,
+        );
         assert!(ok, "fuzz target {target} found failures:\n{text}");
         assert_eq!(count(&text, target, "cases").to_string(), cases, "{text}");
         assert!(count(&text, target, "accepted") > 0, "{text}");
@@ -58,7 +61,16 @@ fn each_kind_of_failure_fails_the_run() {
         ("canary-unpositioned", "unpositioned"),
     ] {
         let (ok, text) = fuzz(
-            &["--target", canary, "--cases", "10", "--batch", "10", "--timeout-ms", "500"],
+            &[
+                "--target",
+                canary,
+                "--cases",
+                "10",
+                "--batch",
+                "10",
+                "--timeout-ms",
+                "500",
+            ],
             canary,
         );
         assert!(!ok, "{canary} should fail:\n{text}");
