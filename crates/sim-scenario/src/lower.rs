@@ -325,11 +325,21 @@ impl Lowering<'_> {
                 .files
                 .read_to_string(&path)
                 .map_err(|e| self.err(&["catalog", "path"], format!("cannot read {path}: {e}")))?;
-            let extra = Catalog::parse(&text).map_err(|e| ScenarioError {
-                file: path.clone(),
-                line: e.line,
-                column: e.column,
-                message: e.message.clone(),
+            let extra = Catalog::parse(&text).map_err(|e| match e.line {
+                Some(_) => ScenarioError {
+                    file: path.clone(),
+                    line: e.line,
+                    column: e.column,
+                    message: e.message.clone(),
+                },
+                // The TOML recursion limit has no span (found by `sim-fuzz`).
+                None if e.message.contains("recursion limit") => ScenarioError::at_offset(
+                    &path,
+                    &text,
+                    deepest_offset(&text),
+                    format!("{}: keys, tables or arrays nest too deeply", e.message),
+                ),
+                None => self.err(&["catalog", "path"], format!("{path}: {}", e.message)),
             })?;
             catalog.extend(extra);
         }
