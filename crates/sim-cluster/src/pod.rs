@@ -141,7 +141,13 @@ impl StartupModel {
         } else {
             let period_ns = SimDuration::from_secs_f64(probe.period_s).as_nanos().max(1);
             let behind = server_up.as_nanos() - first_probe.as_nanos();
-            SimDuration(first_probe.as_nanos() + behind.div_ceil(period_ns) * period_ns)
+            // Saturating like all time arithmetic: a start-up of 1e15 s (accepted at load,
+            // found by `sim-fuzz`) overflowed here; it means "never Ready within the run".
+            SimDuration(
+                first_probe
+                    .as_nanos()
+                    .saturating_add(behind.div_ceil(period_ns).saturating_mul(period_ns)),
+            )
         };
         StartupTimes {
             container_start,
@@ -196,6 +202,16 @@ mod tests {
         let t = model.sample(&probe(5.0, 10.0, false), &mut rng);
         assert_eq!(t.ready, SimDuration::from_secs(5));
         assert!(t.ready < t.server_up);
+    }
+
+    #[test]
+    fn an_endless_start_up_saturates_instead_of_overflowing() {
+        let model = StartupModel::Total {
+            total: DurationDist::Fixed { secs: 1e15 },
+        };
+        let mut rng = RngStreams::new(1).stream("t");
+        let t = model.sample(&probe(10.0, 5.0, true), &mut rng);
+        assert!(t.ready >= t.server_up);
     }
 
     #[test]

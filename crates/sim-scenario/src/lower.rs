@@ -235,8 +235,66 @@ pub fn toml_error(file: &str, text: &str, e: &toml::de::Error) -> ScenarioError 
     let message = e.message().trim().to_string();
     match e.span() {
         Some(span) => ScenarioError::at_offset(file, text, span.start, message),
+        // The parser's recursion limit has no span (found by `sim-fuzz`): point at the
+        // deepest nesting, which is what passed it.
+        None if message.contains("recursion limit") => ScenarioError::at_offset(
+            file,
+            text,
+            deepest_offset(text),
+            format!("{message}: keys, tables or arrays nest too deeply"),
+        ),
         None => ScenarioError::whole_file(file, message),
     }
+}
+
+/// The byte offset where `text` nests deepest: open brackets and braces plus the dots of the
+/// current line's dotted key, outside strings and comments. A heuristic for an error that
+/// has no place of its own; it never decides whether a text is valid.
+fn deepest_offset(text: &str) -> usize {
+    let b = text.as_bytes();
+    let (mut depth, mut dots, mut best, mut at) = (0usize, 0usize, 0usize, 0usize);
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'#' => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            q @ (b'"' | b'\'') => {
+                let triple = b[i..].starts_with(&[q, q, q]);
+                i += if triple { 3 } else { 1 };
+                while i < b.len() {
+                    if q == b'"' && b[i] == b'\\' {
+                        i += 2;
+                        continue;
+                    }
+                    if triple && b[i..].starts_with(&[q, q, q]) {
+                        i += 3;
+                        break;
+                    }
+                    if !triple && (b[i] == q || b[i] == b'\n') {
+                        i += 1;
+                        break;
+                    }
+                    i += 1;
+                }
+                continue;
+            }
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            b'.' => dots += 1,
+            b'\n' => dots = 0,
+            _ => {}
+        }
+        if depth + dots > best {
+            best = depth + dots;
+            at = i;
+        }
+        i += 1;
+    }
+    at.min(b.len())
 }
 
 struct Lowering<'a> {
@@ -270,11 +328,21 @@ impl Lowering<'_> {
                 .files
                 .read_to_string(&path)
                 .map_err(|e| self.err(&["catalog", "path"], format!("cannot read {path}: {e}")))?;
-            let extra = Catalog::parse(&text).map_err(|e| ScenarioError {
-                file: path.clone(),
-                line: e.line,
-                column: e.column,
-                message: e.message.clone(),
+            let extra = Catalog::parse(&text).map_err(|e| match e.line {
+                Some(_) => ScenarioError {
+                    file: path.clone(),
+                    line: e.line,
+                    column: e.column,
+                    message: e.message.clone(),
+                },
+                // The TOML recursion limit has no span (found by `sim-fuzz`).
+                None if e.message.contains("recursion limit") => ScenarioError::at_offset(
+                    &path,
+                    &text,
+                    deepest_offset(&text),
+                    format!("{}: keys, tables or arrays nest too deeply", e.message),
+                ),
+                None => self.err(&["catalog", "path"], format!("{path}: {}", e.message)),
             })?;
             catalog.extend(extra);
         }

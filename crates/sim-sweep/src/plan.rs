@@ -36,6 +36,10 @@ pub const MAX_POINTS: usize = 10_000;
 /// 100,000-job sweep with room to spare.
 pub const MAX_JOBS: usize = 1_000_000;
 
+/// The most segments of an axis path (the deepest scenario key has five:
+/// `hpa.metrics.0.target_average_value` has four).
+pub(crate) const MAX_AXIS_SEGMENTS: usize = 16;
+
 /// SLO keys that set per-request thresholds rather than checks.
 const PER_REQUEST_SLO_KEYS: &[&str] = &[
     "ttft_s",
@@ -412,6 +416,14 @@ fn check_axis_key(path: &str) -> Result<(), String> {
     let segs = doc::segments(path);
     if segs.iter().any(|s| s.is_empty()) {
         return Err(format!("{path:?} is not a dotted key path"));
+    }
+    // Setting a deep path builds as many nested tables, which are then serialised and dropped
+    // recursively: 275,000 segments overflowed the stack (found by `sim-fuzz`).
+    if segs.len() > MAX_AXIS_SEGMENTS {
+        return Err(format!(
+            "an axis path has at most {MAX_AXIS_SEGMENTS} segments; this one has {}",
+            segs.len()
+        ));
     }
     match segs[0] {
         "seed" => Err("the seed is not an axis: use seeds = [...] or replications = N".into()),

@@ -147,6 +147,12 @@ pub const RULES: &[Rule] = &[
         io: true,
     },
     Rule {
+        name: "sim-fuzz",
+        layer: 6,
+        external: &[],
+        io: true,
+    },
+    Rule {
         name: "sim-cli",
         layer: 7,
         external: &[
