@@ -32,3 +32,12 @@ pub(crate) fn load(name: &str, edit: impl FnOnce(String) -> String) -> Scenario 
     let text = edit(text);
     sim_scenario::load(&path.display().to_string(), &text, &Disk).unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// Loads a scenario written in the bench itself; `name` stands for its file in messages.
+///
+/// # Panics
+/// When the text does not validate.
+#[allow(dead_code, reason = "only some benches write their scenario inline")]
+pub(crate) fn load_text(name: &str, text: &str) -> Scenario {
+    sim_scenario::load(name, text, &Disk).unwrap_or_else(|e| panic!("{e}"))
+}

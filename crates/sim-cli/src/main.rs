@@ -316,7 +316,6 @@ fn run_scenario(
             }
         };
     let stream = scenario.workload.stream(seed, reader);
-    sim_engine::run(&scenario.spec, seed, stream, observer).map_err(|e| {
-        Failure::Input(sim_scenario::trace_error(trace_path.unwrap_or("workload"), &e).to_string())
-    })
+    sim_engine::run(&scenario.spec, seed, stream, observer)
+        .map_err(|e| Failure::Input(scenario.run_error(trace_path, &e).to_string()))
 }

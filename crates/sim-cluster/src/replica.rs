@@ -109,6 +109,11 @@ impl Seq {
     fn num_tokens(&self) -> u32 {
         self.prompt_tokens + self.generated
     }
+
+    /// Holds no KV blocks and no computed tokens, as every waiting request must.
+    fn is_pristine(&self) -> bool {
+        self.blocks == 0 && self.computed == 0
+    }
 }
 
 /// The work in flight: one step, or a run of identical-shape decode steps.
@@ -408,11 +413,10 @@ impl Replica {
             self.running.len() <= self.cfg.max_num_seqs as usize,
             "max_num_seqs exceeded"
         );
-        assert!(
-            self.waiting
-                .iter()
-                .all(|s| s.blocks == 0 && s.computed == 0)
-        );
+        // A waiting request holds no blocks and no computed tokens. Checked here at the head
+        // and in `schedule` as each one leaves the queue: scanning a queue of millions at
+        // every step made an overloaded run quadratic.
+        assert!(self.waiting.front().is_none_or(Seq::is_pristine));
     }
 
     fn blocks_for(&self, tokens: u32) -> u32 {
@@ -595,6 +599,7 @@ impl Replica {
                     break;
                 }
                 let mut seq = self.waiting.pop_front().expect("head exists");
+                assert!(seq.is_pristine(), "a waiting request held KV state");
                 self.free_blocks -= need;
                 seq.blocks = need;
                 seq.step_tokens = n;

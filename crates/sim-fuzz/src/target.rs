@@ -419,9 +419,9 @@ fn run_scenario(case: &Case, files: &MemFiles<'_>, index: u64) -> Outcome {
     spec.duration_s = Some(spec.duration_s.unwrap_or(RUN_HORIZON_S).min(RUN_HORIZON_S));
     spec.drain_limit_s = spec.drain_limit_s.min(RUN_DRAIN_S);
     let (reader, trace_path) = match &scenario.workload {
-        WorkloadPlan::Synthetic { .. } => (None, "workload".to_string()),
+        WorkloadPlan::Synthetic { .. } => (None, None),
         WorkloadPlan::Trace { path, .. } => match files.open(path) {
-            Ok(r) => (Some(r), path.clone()),
+            Ok(r) => (Some(r), Some(path.as_str())),
             Err(e) => return Outcome::Unpositioned(format!("{path}: cannot open trace: {e}")),
         },
     };
@@ -438,7 +438,7 @@ fn run_scenario(case: &Case, files: &MemFiles<'_>, index: u64) -> Outcome {
     let stream = scenario.workload.stream(scenario.seed, reader);
     let report = match sim_engine::run(&spec, scenario.seed, stream, &mut requests) {
         Ok(r) => r,
-        Err(e) => return classify(&sim_scenario::trace_error(&trace_path, &e)),
+        Err(e) => return classify(&scenario.run_error(trace_path, &e)),
     };
     let _ = sim_report::render_text(&scenario, &report.summary);
     let _ = sim_report::render_warnings(&sim_report::warnings(&scenario, &report));

@@ -122,6 +122,23 @@ pub struct Scenario {
     /// Suspicious but valid settings (a query on a series nothing exports, a metric no
     /// adapter rule serves), each at its place in the file.
     pub warnings: Vec<ScenarioError>,
+    /// Where the `[workload]` table sits, for errors the run finds in the traffic as a whole.
+    pub workload_at: ScenarioError,
+}
+
+impl Scenario {
+    /// Places an error `sim_engine::run` returned: a trace error with a line in the trace
+    /// (`trace_file`), one about the traffic as a whole (more requests unresolved than a
+    /// run holds) at the scenario's `[workload]` table.
+    pub fn run_error(&self, trace_file: Option<&str>, e: &TraceError) -> ScenarioError {
+        match trace_file {
+            Some(file) if e.line().is_some() => trace_error(file, e),
+            _ => ScenarioError {
+                message: e.to_string(),
+                ..self.workload_at.clone()
+            },
+        }
+    }
 }
 
 /// Numbers the lowering derived, reported next to the scenario as written.
@@ -758,6 +775,7 @@ impl Lowering<'_> {
             file: f,
             source: toml::Table::new(),
             warnings: Vec::new(),
+            workload_at: self.err(&["workload"], ""),
         })
     }
 

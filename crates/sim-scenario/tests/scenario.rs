@@ -197,3 +197,31 @@ fn bad_scenarios_fail_with_the_error_they_name() {
 fn good_scenarios_load_with_the_values_they_name() {
     check_dir("good", 3);
 }
+
+/// An error the run finds in the traffic as a whole (more requests unresolved than a run
+/// holds) points at the scenario's `[workload]` table; one with a line stays in the trace.
+#[test]
+fn run_errors_name_the_workload_or_the_trace_line() {
+    let rel = "good/trace_window.toml";
+    let text = std::fs::read_to_string(test_data().join(rel)).unwrap();
+    let s = sim_scenario::load(rel, &text, &Disk { root: test_data() }).unwrap();
+    let line = text
+        .lines()
+        .position(|l| l.trim() == "[workload]")
+        .expect("the fixture has a [workload] table")
+        + 1;
+    let whole = sim_workload::TraceError::Invalid("too many held".into());
+    assert_eq!(
+        s.run_error(Some("files/t.csv"), &whole).to_string(),
+        format!("{rel}:{line}:2: invalid workload: too many held")
+    );
+    let at_line = sim_workload::TraceError::Parse {
+        line: 7,
+        column: 3,
+        message: "arrival goes backwards".into(),
+    };
+    assert_eq!(
+        s.run_error(Some("files/t.csv"), &at_line).to_string(),
+        "files/t.csv:7:3: arrival goes backwards"
+    );
+}

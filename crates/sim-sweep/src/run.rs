@@ -73,8 +73,8 @@ impl Runner {
         let sc = plan
             .scenario(point)
             .ok_or_else(|| SweepError::Run("the plan has no scenarios to run".into()))?;
-        let (stream, source): (RequestStream<'_>, &str) = match &sc.workload {
-            WorkloadPlan::Synthetic { .. } => (sc.workload.stream(seed, None), "workload"),
+        let (stream, source): (RequestStream<'_>, Option<&str>) = match &sc.workload {
+            WorkloadPlan::Synthetic { .. } => (sc.workload.stream(seed, None), None),
             WorkloadPlan::Trace {
                 path,
                 format,
@@ -87,11 +87,11 @@ impl Runner {
                     .map(|(_, _, r)| r)
                     .ok_or_else(|| SweepError::Run(format!("{path}: trace not loaded")))?;
                 let raw: RequestStream<'_> = Box::new(requests.iter().copied().map(Ok));
-                (sim_workload::transform(raw, transform), path.as_str())
+                (sim_workload::transform(raw, transform), Some(path.as_str()))
             }
         };
         let report = sim_engine::run(&sc.spec, seed, stream, &mut ())
-            .map_err(|e| SweepError::Input(sim_scenario::trace_error(source, &e)))?;
+            .map_err(|e| SweepError::Input(sc.run_error(source, &e)))?;
         Ok(JobResult {
             job,
             point,

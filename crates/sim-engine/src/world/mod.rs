@@ -192,6 +192,8 @@ struct World<'a> {
     pods: Vec<Pod>,
     endpoints: Vec<u32>,
     gateway: VecDeque<u64>,
+    /// Requests in `gateway` still in flight (the deque also holds ones that timed out).
+    gateway_waiting: usize,
     nodes: NodePool,
     pending_pods: VecDeque<u32>,
     router: Router,
@@ -262,6 +264,7 @@ impl<'a> World<'a> {
             pods: Vec::new(),
             endpoints: Vec::new(),
             gateway: VecDeque::new(),
+            gateway_waiting: 0,
             nodes: NodePool::new(
                 spec.cluster.gpus_per_node,
                 spec.cluster.initial_nodes,
@@ -413,6 +416,7 @@ impl<'a> World<'a> {
                         .get(req)
                         .is_some_and(|r| r.status == Status::InFlight && r.pod == NO_POD)
                     {
+                        self.gateway_waiting -= 1;
                         self.fail(req, FailureReason::GatewayTimeout);
                         // Timeouts come in queue order: drop what has left, so the queue
                         // holds only what waits.
@@ -535,6 +539,7 @@ impl<'a> World<'a> {
                 NoEndpoint::Fail => self.fail(id, FailureReason::NoEndpoint),
                 NoEndpoint::Queue { timeout_s } => {
                     self.gateway.push_back(id);
+                    self.gateway_waiting += 1;
                     self.kpa_request_buffered();
                     self.queue.push(
                         self.now + SimDuration::from_secs_f64(timeout_s),
@@ -704,6 +709,11 @@ impl<'a> World<'a> {
             return;
         }
         let pod = r.pod;
+        if pod == NO_POD {
+            // In flight without a pod: waiting at the gateway (`route` resolves every other
+            // request it cannot place at once).
+            self.gateway_waiting -= 1;
+        }
         self.fail(id, FailureReason::ClientTimeout);
         if pod != NO_POD {
             let wake = self.pods[pod as usize].replica.abort(id, self.now);
@@ -711,12 +721,17 @@ impl<'a> World<'a> {
         }
     }
 
-    /// Requests waiting at the gateway (the deque also holds ones that timed out since).
+    /// Requests waiting at the gateway. Counted as they come and go: the deque also holds
+    /// ones that timed out since, and scanning it at each scrape made a pile-up quadratic.
     fn gateway_queue_len(&self) -> usize {
-        self.gateway
-            .iter()
-            .filter(|&&id| self.reqs.in_flight(id))
-            .count()
+        debug_assert_eq!(
+            self.gateway_waiting,
+            self.gateway
+                .iter()
+                .filter(|&&id| self.reqs.in_flight(id))
+                .count()
+        );
+        self.gateway_waiting
     }
 
     fn drain_gateway(&mut self) {
@@ -725,6 +740,7 @@ impl<'a> World<'a> {
                 break;
             };
             if self.reqs.in_flight(id) {
+                self.gateway_waiting -= 1;
                 self.route(id);
             }
         }
