@@ -248,7 +248,8 @@ fn cmd_run(
         .map_err(abandon)?;
     let report = run_scenario(&scenario, seed, &mut watch);
     watch.clear_bar();
-    let report = report.map_err(abandon)?;
+    // A failed requests.csv write stops the run; say why, not that it stopped.
+    let report = report.map_err(|e| abandon(watch.write_failure().unwrap_or(e)))?;
     print!("{}", sim_report::render_text(&scenario, &report.summary));
     let warnings = sim_report::warnings(&scenario, &report);
     eprint!("{}", sim_report::render_warnings(&warnings));
@@ -316,6 +317,10 @@ fn run_scenario(
             }
         };
     let stream = scenario.workload.stream(seed, reader);
-    sim_engine::run(&scenario.spec, seed, stream, observer)
-        .map_err(|e| Failure::Input(scenario.run_error(trace_path, &e).to_string()))
+    sim_engine::run(&scenario.spec, seed, stream, observer).map_err(|e| match e {
+        sim_engine::RunError::Workload(e) => {
+            Failure::Input(scenario.run_error(trace_path, &e).to_string())
+        }
+        sim_engine::RunError::Stopped => Failure::Other(e.to_string()),
+    })
 }

@@ -37,6 +37,8 @@ pub(crate) struct RunWatch {
     started: Option<Instant>,
     bar_after: Duration,
     bar: Option<Bar>,
+    /// Simulated time at the last progress report.
+    sim_time_s: f64,
 }
 
 /// Whether to draw the bar now: only on a terminal, and only once the run has taken
@@ -77,6 +79,21 @@ impl RunWatch {
             started,
             bar_after,
             bar: None,
+            sim_time_s: 0.0,
+        })
+    }
+
+    /// Why writing `requests.csv` failed, if it did, and how far the run got before it
+    /// stopped for that.
+    pub(crate) fn write_failure(&mut self) -> Option<Failure> {
+        let out = self.requests.take_if(|o| o.error.is_some())?;
+        let e = out.error.expect("taken because it failed");
+        Some(match out.file.failed(&e) {
+            Failure::Other(m) => Failure::Other(format!(
+                "{m} (the run stopped at {:.0} s of {:.0} s simulated)",
+                self.sim_time_s, self.horizon_s
+            )),
+            f => f,
         })
     }
 
@@ -146,7 +163,12 @@ impl Observer for RunWatch {
     }
 
     fn progress(&mut self, p: &Progress) {
+        self.sim_time_s = p.sim_time_s;
         self.draw(p);
+    }
+
+    fn stopped(&self) -> bool {
+        self.requests.as_ref().is_some_and(|o| o.error.is_some())
     }
 }
 

@@ -116,6 +116,16 @@ fn a_run_with_requests_on_a_full_disk_leaves_nothing_and_recovers() {
         let o = sim_limited(blocks, &args);
         let what = format!("run at {blocks} blocks");
         assert_visibly_incomplete(&o, &dir, &out, &what);
+        // A failed requests.csv stops the one-hour run soon after, not at its end.
+        let stopped = text(&o);
+        let at_s: f64 = stopped
+            .split("the run stopped at ")
+            .nth(1)
+            .and_then(|t| t.split(' ').next())
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_else(|| panic!("{what}: {stopped}"));
+        let by_s = if blocks <= 200 { 600.0 } else { 3_000.0 };
+        assert!(at_s < by_s, "{what}: {stopped}");
         assert!(!dir.join(format!("out{blocks}.partial")).exists(), "{what}");
         let o = sim(&args, &[]);
         assert_eq!(code(&o), 0, "{what}: {}", text(&o));

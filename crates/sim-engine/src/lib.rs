@@ -23,7 +23,7 @@ mod report;
 mod spec;
 mod world;
 
-pub use observer::{Observer, PROGRESS_EVERY_EVENTS, Progress};
+pub use observer::{Observer, PROGRESS_EVERY_EVENTS, Progress, RunError};
 pub use report::{
     ConditionSnapshot, CountStats, FailureReason, Outcome, Percentiles, Quantiles, RequestRecord,
     RunReport, RunWarning, SloCheckResult, Summary, TimelineRow,

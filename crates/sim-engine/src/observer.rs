@@ -2,6 +2,8 @@
 //! does no IO; a caller that writes `requests.csv` or draws a progress bar does it here, so a
 //! run holds no record longer than the request table does.
 
+use sim_workload::TraceError;
+
 use crate::report::RequestRecord;
 
 /// [`Observer::progress`] is called at most once every this many events (and once at the
@@ -35,6 +37,40 @@ pub trait Observer {
     /// How far the run has got: at most every [`PROGRESS_EVERY_EVENTS`] events, and once when
     /// the run ends.
     fn progress(&mut self, _progress: &Progress) {}
+
+    /// True once the observer cannot go on (writing `requests.csv` failed on a full disk):
+    /// asked every thousand events or so, and the run then stops with [`RunError::Stopped`]
+    /// rather than simulating on for records nobody can keep.
+    fn stopped(&self) -> bool {
+        false
+    }
+}
+
+/// Why a run ended without a report.
+#[derive(Debug)]
+pub enum RunError {
+    /// The workload yielded an error (a bad trace line), or the requests held at once passed
+    /// the bound ([`crate::MAX_REQUESTS_HELD`]).
+    Workload(TraceError),
+    /// The observer stopped the run ([`Observer::stopped`]); it knows why.
+    Stopped,
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Workload(e) => e.fmt(f),
+            RunError::Stopped => f.write_str("the run was stopped by its observer"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+impl From<TraceError> for RunError {
+    fn from(e: TraceError) -> RunError {
+        RunError::Workload(e)
+    }
 }
 
 impl Observer for () {}

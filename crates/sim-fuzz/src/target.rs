@@ -438,7 +438,12 @@ fn run_scenario(case: &Case, files: &MemFiles<'_>, index: u64) -> Outcome {
     let stream = scenario.workload.stream(scenario.seed, reader);
     let report = match sim_engine::run(&spec, scenario.seed, stream, &mut requests) {
         Ok(r) => r,
-        Err(e) => return classify(&scenario.run_error(trace_path, &e)),
+        Err(sim_engine::RunError::Workload(e)) => {
+            return classify(&scenario.run_error(trace_path, &e));
+        }
+        Err(e @ sim_engine::RunError::Stopped) => {
+            return Outcome::Unpositioned(format!("the run stopped: {e}"));
+        }
     };
     let _ = sim_report::render_text(&scenario, &report.summary);
     let _ = sim_report::render_warnings(&sim_report::warnings(&scenario, &report));

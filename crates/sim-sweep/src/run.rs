@@ -90,8 +90,11 @@ impl Runner {
                 (sim_workload::transform(raw, transform), Some(path.as_str()))
             }
         };
-        let report = sim_engine::run(&sc.spec, seed, stream, &mut ())
-            .map_err(|e| SweepError::Input(sc.run_error(source, &e)))?;
+        let report = sim_engine::run(&sc.spec, seed, stream, &mut ()).map_err(|e| match e {
+            sim_engine::RunError::Workload(e) => SweepError::Input(sc.run_error(source, &e)),
+            // The sweep's observer never stops a run.
+            sim_engine::RunError::Stopped => SweepError::Run(e.to_string()),
+        })?;
         Ok(JobResult {
             job,
             point,

@@ -9,7 +9,7 @@ use sim_cluster::router::Router;
 use sim_des::{EventQueue, RngStreams, SimDuration, SimTime};
 use sim_workload::{Request, RequestStream, TraceError};
 
-use crate::observer::{Observer, PROGRESS_EVERY_EVENTS, Progress};
+use crate::observer::{Observer, PROGRESS_EVERY_EVENTS, Progress, RunError};
 use crate::report::{
     CountStats, FailureReason, LatencyRecorder, Outcome, RequestRecord, RunReport, SloCheckResult,
     Summary, TimelineRow,
@@ -32,6 +32,10 @@ pub const MAX_REQUESTS_PER_RUN: u64 = 50_000_000;
 /// timeout events), 8 M keep a run within 2 GB. The total cap bounds time; this bounds memory.
 pub const MAX_REQUESTS_HELD: u64 = 8_000_000;
 
+/// How often (in events) the run asks its observer whether to stop: a failed write should
+/// end the run within moments, and asking costs one call.
+const STOP_CHECK_EVERY_EVENTS: u64 = 1 << 10;
+
 /// The latest time a run's horizon may reach, from any source (`run.duration_s`, a trace's
 /// last arrival, an offset): 30 days, the span of the longest public traces.
 pub const MAX_HORIZON_S: u64 = 30 * 86_400;
@@ -44,13 +48,14 @@ pub const MAX_REPLICAS: u32 = 10_000;
 /// each request's record and the progress as the run goes (`&mut ()` for neither).
 ///
 /// # Errors
-/// When the workload stream yields an error (a bad trace line); the run stops there.
+/// When the workload stream yields an error (a bad trace line) or the requests held at once
+/// pass [`MAX_REQUESTS_HELD`], and when the observer stops the run; the run stops there.
 pub fn run(
     spec: &RunSpec,
     seed: u64,
     workload: RequestStream<'_>,
     observer: &mut dyn Observer,
-) -> Result<RunReport, TraceError> {
+) -> Result<RunReport, RunError> {
     run_holding(spec, seed, workload, observer, MAX_REQUESTS_HELD)
 }
 
@@ -66,7 +71,7 @@ pub fn run_holding(
     workload: RequestStream<'_>,
     observer: &mut dyn Observer,
     max_held: u64,
-) -> Result<RunReport, TraceError> {
+) -> Result<RunReport, RunError> {
     let mut world = World::new(spec, seed, workload, observer);
     world.max_held = max_held;
     world.start()?;
@@ -379,13 +384,17 @@ impl<'a> World<'a> {
         SimDuration::from_secs_f64(self.spec.timeline_interval_s).max(SimDuration(1))
     }
 
-    fn run_loop(&mut self) -> Result<(), TraceError> {
+    fn run_loop(&mut self) -> Result<(), RunError> {
         while let Some((t, ev)) = self.queue.pop() {
             assert!(t >= self.now, "time went backwards: {t} < {}", self.now);
             self.now = t;
             self.events_total += 1;
             if self.events_total.is_multiple_of(PROGRESS_EVERY_EVENTS) {
                 self.report_progress();
+            }
+            if self.events_total.is_multiple_of(STOP_CHECK_EVERY_EVENTS) && self.observer.stopped()
+            {
+                return Err(RunError::Stopped);
             }
             match ev {
                 Ev::Arrival => self.on_arrival()?,

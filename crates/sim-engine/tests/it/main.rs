@@ -518,3 +518,32 @@ fn records_stream_as_requests_resolve_and_the_table_drops_them() {
         "{mid_records} records by {mid:?}"
     );
 }
+
+#[test]
+fn an_observer_that_cannot_go_on_stops_the_run_soon_after() {
+    // Stands for a requests.csv writer whose disk filled after 100 records.
+    #[derive(Default)]
+    struct GivesUp {
+        records: u64,
+    }
+    impl sim_engine::Observer for GivesUp {
+        fn request(&mut self, _r: &RequestRecord) {
+            self.records += 1;
+        }
+        fn stopped(&self) -> bool {
+            self.records >= 100
+        }
+    }
+    let mut s = load(&test_data().join("steady.toml"));
+    s.spec.engine.fuse_decode_steps = false;
+    let total = sim_engine::run(&s.spec, s.seed, s.workload.stream(s.seed, None), &mut ())
+        .unwrap()
+        .summary
+        .requests_total;
+    let mut obs = GivesUp::default();
+    let err =
+        sim_engine::run(&s.spec, s.seed, s.workload.stream(s.seed, None), &mut obs).unwrap_err();
+    assert!(matches!(err, sim_engine::RunError::Stopped), "{err}");
+    // Within about a thousand events of the 100th record, far from the end of the run.
+    assert!(obs.records < total / 4, "{} of {total}", obs.records);
+}
