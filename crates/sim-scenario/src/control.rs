@@ -582,10 +582,12 @@ fn hpa(
     }
     Ok(HpaLoopSpec {
         first_sync_s: h.first_sync_s,
-        adapter_relist_interval_s: positive(
+        adapter_relist_interval_s: at_least(
             loc,
             &["adapter", "relist_interval_s"],
             f.adapter.relist_interval_s.unwrap_or(60.0),
+            1.0,
+            "s",
         )?,
         name: h
             .name
