@@ -20,6 +20,11 @@ impl Files for Disk {
     }
 }
 
+fn open_trace(path: &str) -> Result<Box<dyn std::io::BufRead>, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    Ok(Box::new(std::io::BufReader::new(file)))
+}
+
 /// A sweep file placed in `scenarios/sweeps/` (so `base` resolves like the shipped ones).
 fn plan(text: &str) -> Plan {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/sweeps/bench.toml");
@@ -55,8 +60,7 @@ fn bench(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(5));
     for (name, text) in [("quickstart_8", QUICKSTART), ("keda_conv_8", KEDA_CONV)] {
         let plan = plan(text);
-        let Ok(runner) = Runner::new(&plan, &|p| std::fs::read(p).map_err(|e| e.to_string()))
-        else {
+        let Ok(runner) = Runner::new(&plan, &open_trace) else {
             skip_note(name);
             continue;
         };

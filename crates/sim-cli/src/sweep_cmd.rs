@@ -77,10 +77,8 @@ fn load_plan(path: &Path) -> Result<Plan, Failure> {
     )?)
 }
 
-fn runner(plan: &Plan) -> Result<Runner, Failure> {
-    Ok(Runner::new(plan, &|p| {
-        fs::read(p).map_err(|e| e.to_string())
-    })?)
+fn runner(plan: &Plan) -> Result<Runner<'static>, Failure> {
+    Ok(Runner::new(plan, &crate::open_trace)?)
 }
 
 fn threads(jobs: Option<usize>) -> usize {

@@ -40,5 +40,5 @@ pub use plan::{
     plan,
 };
 pub use report::write_report_html;
-pub use run::{JobResult, Runner};
+pub use run::{JobResult, MAX_HELD_TRACE_REQUESTS, OpenTrace, Runner};
 pub use stats::{PointStats, best, nearest_miss, pareto, relative_miss, student_t_975, summarize};

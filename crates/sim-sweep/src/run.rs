@@ -1,6 +1,8 @@
-//! Running a plan's jobs: traces held in memory once, runs in a rayon pool, results in job
-//! order whatever the thread count.
+//! Running a plan's jobs: traces held in memory once (up to a budget; past it a trace is
+//! read again for each run), runs in a rayon pool, results in job order whatever the thread
+//! count.
 
+use std::io::BufRead;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -25,21 +27,49 @@ pub struct JobResult {
     pub values: Vec<f64>,
 }
 
-/// Runs jobs of one plan. Holds every trace the plan's points read, parsed once.
-pub struct Runner {
-    traces: Vec<(String, TraceFormat, Arc<[Request]>)>,
+/// The most trace requests a sweep holds in memory, over all its traces: 8 M at 24 bytes
+/// is 192 MB. A trace past the budget is read from its file for each run instead, which
+/// costs parsing time but no memory.
+pub const MAX_HELD_TRACE_REQUESTS: usize = 8_000_000;
+
+/// Opens a trace file for reading (the caller does IO; called from the worker threads).
+pub type OpenTrace = dyn Fn(&str) -> Result<Box<dyn BufRead>, String> + Send + Sync;
+
+/// A trace the plan's points read: parsed and held, or read again for each run.
+enum Trace {
+    Held(Arc<[Request]>),
+    Streamed,
 }
 
-impl Runner {
-    /// Parses the traces of every point. `read` returns a file's bytes (the caller does IO).
+/// Runs jobs of one plan. Holds the traces its points read, parsed once, up to
+/// [`MAX_HELD_TRACE_REQUESTS`].
+pub struct Runner<'o> {
+    traces: Vec<(String, TraceFormat, Trace)>,
+    open: &'o OpenTrace,
+}
+
+impl<'o> Runner<'o> {
+    /// Parses the traces of every point, holding them while they fit the budget.
     ///
     /// # Errors
-    /// A trace that cannot be read or parsed, naming file:line:col.
-    pub fn new(
+    /// A trace that cannot be opened or parsed, naming file:line:col.
+    pub fn new(plan: &Plan, open: &'o OpenTrace) -> Result<Runner<'o>, SweepError> {
+        Runner::with_budget(plan, open, MAX_HELD_TRACE_REQUESTS)
+    }
+
+    /// As [`Runner::new`], holding at most `budget` requests (a test reaches it with a
+    /// small trace).
+    ///
+    /// # Errors
+    /// As [`Runner::new`].
+    #[doc(hidden)]
+    pub fn with_budget(
         plan: &Plan,
-        read: &dyn Fn(&str) -> Result<Vec<u8>, String>,
-    ) -> Result<Runner, SweepError> {
-        let mut traces: Vec<(String, TraceFormat, Arc<[Request]>)> = Vec::new();
+        open: &'o OpenTrace,
+        budget: usize,
+    ) -> Result<Runner<'o>, SweepError> {
+        let mut traces: Vec<(String, TraceFormat, Trace)> = Vec::new();
+        let mut held = 0usize;
         for p in 0..plan.points.len() {
             let Some(sc) = plan.scenario(p) else {
                 return Err(SweepError::Run(
@@ -50,17 +80,38 @@ impl Runner {
                 if traces.iter().any(|(p, f, _)| p == path && f == format) {
                     continue;
                 }
-                let bytes = read(path).map_err(|e| {
+                let reader = open(path).map_err(|e| {
                     ScenarioError::whole_file(path, format!("cannot open trace: {e}"))
                 })?;
-                let requests: Vec<Request> =
-                    sim_workload::read_trace(*format, std::io::Cursor::new(bytes))
-                        .collect::<Result<_, _>>()
-                        .map_err(|e| sim_scenario::trace_error(path, &e))?;
-                traces.push((path.clone(), *format, requests.into()));
+                let mut requests = Vec::new();
+                let mut fits = true;
+                for r in sim_workload::read_trace(*format, reader) {
+                    if held + requests.len() >= budget {
+                        fits = false;
+                        break;
+                    }
+                    requests.push(r.map_err(|e| sim_scenario::trace_error(path, &e))?);
+                }
+                let trace = if fits {
+                    held += requests.len();
+                    Trace::Held(requests.into())
+                } else {
+                    Trace::Streamed
+                };
+                traces.push((path.clone(), *format, trace));
             }
         }
-        Ok(Runner { traces })
+        Ok(Runner { traces, open })
+    }
+
+    /// How many of the plan's traces are held in memory, and how many are read per run.
+    pub fn traces_held_and_streamed(&self) -> (usize, usize) {
+        let held = self
+            .traces
+            .iter()
+            .filter(|(_, _, t)| matches!(t, Trace::Held(_)))
+            .count();
+        (held, self.traces.len() - held)
     }
 
     /// Runs one job.
@@ -80,13 +131,21 @@ impl Runner {
                 format,
                 transform,
             } => {
-                let requests = self
+                let trace = self
                     .traces
                     .iter()
                     .find(|(p, f, _)| p == path && f == format)
-                    .map(|(_, _, r)| r)
+                    .map(|(_, _, t)| t)
                     .ok_or_else(|| SweepError::Run(format!("{path}: trace not loaded")))?;
-                let raw: RequestStream<'_> = Box::new(requests.iter().copied().map(Ok));
+                let raw: RequestStream<'_> = match trace {
+                    Trace::Held(requests) => Box::new(requests.iter().copied().map(Ok)),
+                    Trace::Streamed => {
+                        let reader = (self.open)(path).map_err(|e| {
+                            ScenarioError::whole_file(path, format!("cannot open trace: {e}"))
+                        })?;
+                        sim_workload::read_trace(*format, reader)
+                    }
+                };
                 (sim_workload::transform(raw, transform), Some(path.as_str()))
             }
         };

@@ -19,6 +19,11 @@ impl Files for Disk {
     }
 }
 
+fn open_trace(path: &str) -> Result<Box<dyn std::io::BufRead>, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    Ok(Box::new(std::io::BufReader::new(file)))
+}
+
 fn files_in(dir: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(Path::new("test_data").join(dir))
         .unwrap()
@@ -237,7 +242,7 @@ min_attainment = 0.5
 "#;
 
 fn run_all(plan: &Plan, threads: usize) -> Vec<JobResult> {
-    let runner = Runner::new(plan, &|p| std::fs::read(p).map_err(|e| e.to_string())).unwrap();
+    let runner = Runner::new(plan, &open_trace).unwrap();
     let jobs: Vec<usize> = (0..plan.jobs()).collect();
     runner
         .run_jobs(plan, &jobs, threads, &|_| {}, &AtomicBool::new(false))
@@ -375,4 +380,43 @@ fn plan_json_round_trips_and_detects_edits() {
         &RUNS.replace("seeds = [1, 2, 3]", "seeds = [1, 2]"),
     );
     assert_ne!(other.hash, plan.hash);
+}
+
+/// The committed sample trace at two rate scales and two replica counts: with a budget that
+/// cannot hold it, each run reads the trace from its file, and the results are the same.
+const TRACE_RUNS: &str = r#"
+seeds = [1, 2]
+[[axis]]
+path = "workload.rate_scale"
+values = [1.0, 20.0]
+[[axis]]
+path = "deployment.replicas"
+values = [1, 2]
+[base]
+[base.run]
+duration_s = 30
+[base.workload]
+kind = "trace"
+format = "azure"
+path = "../../../../traces/sample-azure.csv"
+[base.deployment]
+model = "Mistral-7B"
+gpu = "H100-SXM"
+replicas = 1
+"#;
+
+#[test]
+fn a_trace_past_the_held_budget_is_read_per_run_with_the_same_results() {
+    let plan = load_text("trace_runs.toml", TRACE_RUNS);
+    let jobs: Vec<usize> = (0..plan.jobs()).collect();
+    let stop = AtomicBool::new(false);
+    let held = Runner::new(&plan, &open_trace).unwrap();
+    assert_eq!(held.traces_held_and_streamed(), (1, 0));
+    let streamed = Runner::with_budget(&plan, &open_trace, 10).unwrap();
+    assert_eq!(streamed.traces_held_and_streamed(), (0, 1));
+    let a = held.run_jobs(&plan, &jobs, 2, &|_| {}, &stop).unwrap();
+    let b = streamed.run_jobs(&plan, &jobs, 2, &|_| {}, &stop).unwrap();
+    assert_eq!(a.len(), 8);
+    assert_eq!(a, b);
+    assert!(a.iter().any(|r| r.values != a[0].values));
 }
