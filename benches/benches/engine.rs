@@ -1,8 +1,9 @@
 //! Whole simulator runs: the Azure conv trace at four replicas, the same trace rate-scaled ×10
 //! at sixteen replicas, the synthetic quickstart, the conv trace step by step (fused decode
-//! runs off) for the speedup the fused path buys, and an overload in which a million requests
-//! pile up in front of two replicas (a run must stay linear in what waits). Throughput is in
-//! requests.
+//! runs off) for the speedup the fused path buys, an overload in which a million requests
+//! pile up in front of two replicas (a run must stay linear in what waits), and a fleet of
+//! ten thousand replicas behind a least-outstanding router (a pick must not scan them all).
+//! Throughput is in requests.
 
 mod common;
 
@@ -106,7 +107,37 @@ fn engine(c: &mut Criterion) {
 
     let overload = common::load_text("overload.toml", OVERLOAD);
     case(c, "overload_1m_requests_2_replicas", &overload, None);
+
+    let fleet = common::load_text("fleet.toml", FLEET);
+    case(c, "fleet_10000_replicas_least_outstanding", &fleet, None);
 }
+
+/// 5,000 requests a second for 10 s over ten thousand warm replicas. Routing scanned every
+/// endpoint per request until the load index; the run took ten times as long.
+const FLEET: &str = r#"
+name = "fleet"
+[run]
+duration_s = 10
+[workload]
+kind = "synthetic"
+[workload.arrivals]
+pattern = "constant"
+rate_rps = 5000
+[workload.prompt_tokens]
+dist = "uniform"
+min_tokens = 100
+max_tokens = 1000
+[workload.output_tokens]
+dist = "uniform"
+min_tokens = 20
+max_tokens = 200
+[deployment]
+model = "Mistral-7B"
+gpu = "A100-80GB"
+replicas = 10000
+[routing]
+policy = "least-outstanding"
+"#;
 
 /// 50,000 requests a second for 20 s on two replicas that serve about 130: nearly all of the
 /// million requests wait to the end. Checking every waiting request at each step, and

@@ -34,5 +34,6 @@ pub use spec::{
     RoutingSpec, RunSpec, ScrapeFailure, ScrapeJob, SloSpec, TriggerQuery,
 };
 pub use world::{
-    MAX_HORIZON_S, MAX_REPLICAS, MAX_REQUESTS_HELD, MAX_REQUESTS_PER_RUN, run, run_holding,
+    MAX_HORIZON_S, MAX_MEAN_RATE_RPS, MAX_REPLICAS, MAX_REQUESTS_HELD, MAX_REQUESTS_PER_RUN, run,
+    run_holding,
 };

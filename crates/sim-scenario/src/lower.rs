@@ -232,6 +232,9 @@ pub fn load(file: &str, text: &str, files: &dyn Files) -> Result<Scenario, Scena
     Ok(scenario)
 }
 
+/// The shortest span a workload's mean rate is taken over (see `mean_rate_within_limit`).
+const MIN_RATE_SPAN_S: f64 = 60.0;
+
 /// Places a trace error in its file.
 pub fn trace_error(file: &str, e: &TraceError) -> ScenarioError {
     let message = match e {
@@ -1099,12 +1102,12 @@ impl Lowering<'_> {
                 let expected =
                     spec.rate.expected_requests(0.0, spec.duration_s) * transform.rate_scale;
                 let limit = sim_engine::MAX_REQUESTS_PER_RUN as f64;
+                let path: &[&str] = if w.arrivals.is_some() {
+                    &["workload", "arrivals"]
+                } else {
+                    &["run", "duration_s"]
+                };
                 if expected.is_nan() || expected > limit {
-                    let path: &[&str] = if w.arrivals.is_some() {
-                        &["workload", "arrivals"]
-                    } else {
-                        &["run", "duration_s"]
-                    };
                     return Err(self.err(
                         path,
                         format!(
@@ -1113,6 +1116,7 @@ impl Lowering<'_> {
                         ),
                     ));
                 }
+                self.mean_rate_within_limit(path, expected, spec.duration_s)?;
                 Ok((WorkloadPlan::Synthetic { spec, transform }, None))
             }
             other => Err(self.err(
@@ -1146,12 +1150,12 @@ impl Lowering<'_> {
         })?;
         let requests = transform.scaled_count(scan.requests);
         let limit = sim_engine::MAX_REQUESTS_PER_RUN;
+        let key = if transform.rate_scale > 1.0 {
+            "rate_scale"
+        } else {
+            "path"
+        };
         if requests > limit {
-            let key = if transform.rate_scale > 1.0 {
-                "rate_scale"
-            } else {
-                "path"
-            };
             return Err(self.err(
                 &["workload", key],
                 format!(
@@ -1160,7 +1164,35 @@ impl Lowering<'_> {
                 ),
             ));
         }
-        Ok(scan.last_arrival.map(SimTime::as_secs_f64))
+        let last_arrival_s = scan.last_arrival.map(SimTime::as_secs_f64);
+        let horizon_s = duration_s.or(last_arrival_s).unwrap_or(0.0);
+        self.mean_rate_within_limit(&["workload", key], requests as f64, horizon_s)?;
+        Ok(last_arrival_s)
+    }
+
+    /// `requests` over `horizon_s` (taken as at least [`MIN_RATE_SPAN_S`], so that a burst
+    /// at the start is not read as an endless rate) must average at most
+    /// [`sim_engine::MAX_MEAN_RATE_RPS`]: past it a run simulates millions of requests a
+    /// minute, which bounds its time where the total cap alone would not.
+    fn mean_rate_within_limit(
+        &self,
+        path: &[&str],
+        requests: f64,
+        horizon_s: f64,
+    ) -> Result<(), ScenarioError> {
+        let span_s = horizon_s.max(MIN_RATE_SPAN_S);
+        let limit = sim_engine::MAX_MEAN_RATE_RPS;
+        let mean = requests / span_s;
+        if mean > limit {
+            return Err(self.err(
+                path,
+                format!(
+                    "this workload averages about {mean:.0} requests a second over {span_s:.0} s; \
+                     a run is limited to {limit:.0} a second on average (lower the rate or rate_scale)"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn trace_format(

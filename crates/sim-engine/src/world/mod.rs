@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use sim_cluster::node::NodePool;
 use sim_cluster::pod::StartupTimes;
 use sim_cluster::replica::{Replica, ReplicaEvent, ReplicaRequest, Wake};
-use sim_cluster::router::Router;
+use sim_cluster::router::{LoadIndex, Router};
 use sim_des::{EventQueue, RngStreams, SimDuration, SimTime};
 use sim_workload::{Request, RequestStream, TraceError};
 
@@ -27,10 +27,18 @@ use reqs::Stamp;
 /// rate is an error rather than a run that never ends.
 pub const MAX_REQUESTS_PER_RUN: u64 = 50_000_000;
 
+/// The highest mean arrival rate a run accepts, in requests a second over its horizon (or
+/// over a minute, for a shorter one): a billion requests a day is about 11,600 a second,
+/// more than one model's deployment serves. Past it a typo in a rate makes a short run
+/// simulate tens of millions of requests; at it, a minute on ten thousand replicas takes
+/// about 10 s (docs/performance.md).
+pub const MAX_MEAN_RATE_RPS: f64 = 20_000.0;
+
 /// The most requests a run holds at once (unresolved ones, and resolved ones behind the
 /// oldest unresolved): at about 135 bytes each in a pile-up (request, engine queue entry,
-/// timeout events), 8 M keep a run within 2 GB. The total cap bounds time; this bounds memory.
-pub const MAX_REQUESTS_HELD: u64 = 8_000_000;
+/// timeout events), 4 M keep a run near half a gigabyte, so that a sweep running one job on
+/// each of two cores stays within 2 GB. The total cap bounds time; this bounds memory.
+pub const MAX_REQUESTS_HELD: u64 = 4_000_000;
 
 /// How often (in events) the run asks its observer whether to stop: a failed write should
 /// end the run within moments, and asking costs one call.
@@ -196,6 +204,8 @@ struct World<'a> {
     last_arrival: Option<SimTime>,
     pods: Vec<Pod>,
     endpoints: Vec<u32>,
+    /// The endpoints by the requests inside each engine, for least-outstanding routing.
+    loads: LoadIndex,
     gateway: VecDeque<u64>,
     /// Requests in `gateway` still in flight (the deque also holds ones that timed out).
     gateway_waiting: usize,
@@ -268,6 +278,7 @@ impl<'a> World<'a> {
             last_arrival: None,
             pods: Vec::new(),
             endpoints: Vec::new(),
+            loads: LoadIndex::default(),
             gateway: VecDeque::new(),
             gateway_waiting: 0,
             nodes: NodePool::new(
@@ -538,10 +549,13 @@ impl<'a> World<'a> {
 
     /// Sends a request to a Ready replica, or applies the no-endpoint behaviour.
     fn route(&mut self, id: u64) {
-        let pods = &self.pods;
-        let picked = self
-            .router
-            .pick(&self.endpoints, |p| pods[p as usize].replica.outstanding());
+        let picked = self.router.pick(&self.endpoints, &self.loads);
+        debug_assert!(
+            self.endpoints.iter().all(|&p| {
+                self.loads.load_of(p) == Some(self.pods[p as usize].replica.outstanding())
+            }),
+            "the load index is out of date"
+        );
         match picked {
             Some(pod) => self.dispatch(id, pod),
             None => match self.spec.routing.no_endpoint {
@@ -609,6 +623,8 @@ impl<'a> World<'a> {
     }
 
     fn after_replica_call(&mut self, pod: u32, wake: Option<Wake>) {
+        self.loads
+            .update(pod, self.pods[pod as usize].replica.outstanding());
         if let Some(w) = wake {
             self.queue.push(
                 w.at,
@@ -856,6 +872,7 @@ impl<'a> World<'a> {
         p.ready_at = Some(self.now);
         let pos = self.endpoints.partition_point(|&e| e < pod);
         self.endpoints.insert(pos, pod);
+        self.loads.set(pod, p.replica.outstanding());
     }
 
     /// Deletes `pod`: it leaves the endpoints at once and drains for the grace period.
@@ -883,6 +900,7 @@ impl<'a> World<'a> {
             Phase::Starting => self.pod_gone(pod),
             Phase::Ready => {
                 self.endpoints.retain(|&e| e != pod);
+                self.loads.remove(pod);
                 self.record_ready_change();
                 let p = &mut self.pods[pod as usize];
                 p.phase = Phase::Terminating;
@@ -910,6 +928,7 @@ impl<'a> World<'a> {
 
     fn pod_gone(&mut self, pod: u32) {
         let now = self.now;
+        self.loads.remove(pod);
         let p = &mut self.pods[pod as usize];
         let leftover = p.replica.evict_all(now);
         let g_after = p.replica.gauges_at(now);
