@@ -251,6 +251,8 @@ struct Lines<R> {
     buf: Vec<u8>,
     line: u64,
     bytes: u64,
+    /// [`MAX_TRACE_BYTES`], lower in a test that reaches it.
+    max_bytes: u64,
 }
 
 impl<R> Lines<R> {
@@ -260,6 +262,7 @@ impl<R> Lines<R> {
             buf: Vec::new(),
             line: 0,
             bytes: 0,
+            max_bytes: MAX_TRACE_BYTES,
         }
     }
 }
@@ -294,9 +297,10 @@ impl<R: BufRead> Lines<R> {
             );
             return Some(Err(TraceError::parse(self.line, column, msg)));
         }
-        if self.bytes > MAX_TRACE_BYTES {
+        if self.bytes > self.max_bytes {
             let msg = format!(
-                "the trace is larger than {MAX_TRACE_BYTES} bytes, the most a trace may hold"
+                "the trace is larger than {} bytes, the most a trace may hold",
+                self.max_bytes
             );
             return Some(Err(TraceError::parse(self.line, 1, msg)));
         }
@@ -835,5 +839,69 @@ mod tests {
         );
         assert_eq!(parse_timestamp("2023-02-29 00:00:00").unwrap_err().0, 8);
         assert!(parse_timestamp("2024-02-29 00:00:00").is_ok());
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    /// A header, then lines of `MAX_TRACE_LINE_BYTES` spaces without end: blank lines a
+    /// reader skips, so nothing but the size limit stops it.
+    struct EndlessBlank {
+        header: &'static [u8],
+        line: Vec<u8>,
+        pos: usize,
+    }
+
+    impl std::io::Read for EndlessBlank {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.fill_buf()?.len().min(out.len());
+            out[..n].copy_from_slice(&self.fill_buf()?[..n]);
+            self.consume(n);
+            Ok(n)
+        }
+    }
+
+    impl BufRead for EndlessBlank {
+        fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+            if !self.header.is_empty() {
+                return Ok(self.header);
+            }
+            if self.pos == self.line.len() {
+                self.pos = 0;
+            }
+            Ok(&self.line[self.pos..])
+        }
+
+        fn consume(&mut self, n: usize) {
+            if self.header.is_empty() {
+                self.pos += n;
+            } else {
+                self.header = &self.header[n..];
+            }
+        }
+    }
+
+    /// An endless input (blank lines for ever) stops at the size limit with an error at the
+    /// line that passes it, instead of reading until killed. The limit is lowered to 64 MiB
+    /// here: reading the real 4 GiB takes a test 16 s.
+    #[test]
+    fn an_endless_trace_stops_at_the_size_limit_naming_the_line() {
+        assert_eq!(MAX_TRACE_BYTES, 4 << 30);
+        let mut line = vec![b' '; MAX_TRACE_LINE_BYTES - 1];
+        line.push(b'\n');
+        let reader = EndlessBlank {
+            header: b"arrival_s,prompt_tokens,output_tokens\n",
+            line,
+            pos: 0,
+        };
+        let mut lines = Lines::new(reader);
+        lines.max_bytes = 64 << 20;
+        let mut requests = CsvReader::new(lines, CsvKind::Generic);
+        let err = requests.next().expect("an error, not the end").unwrap_err();
+        // The header and 63 blank lines of 1 MiB fit; the 64th (line 65) passes 64 MiB.
+        assert_eq!(err.line(), Some(65), "{err}");
+        assert!(err.to_string().contains("larger than 67108864 bytes"), "{err}");
     }
 }
