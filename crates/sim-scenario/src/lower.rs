@@ -569,6 +569,14 @@ impl Lowering<'_> {
             .try_into()
             .unwrap_or(u32::MAX);
         let nodes = c.nodes.unwrap_or(needed_nodes);
+        // The initial pool is allocated node by node, and no run uses more nodes than
+        // replicas (each replica fits on one node, as TP ≤ gpus_per_node).
+        if nodes > MAX_REPLICAS {
+            return Err(self.err(
+                &["cluster", "nodes"],
+                format!("at most {MAX_REPLICAS} nodes are simulated, got {nodes}"),
+            ));
+        }
         let max_nodes = c.max_nodes.unwrap_or(nodes.max(needed_nodes));
         if max_nodes < nodes {
             return Err(self.err(
