@@ -902,6 +902,9 @@ mod size_tests {
         let err = requests.next().expect("an error, not the end").unwrap_err();
         // The header and 63 blank lines of 1 MiB fit; the 64th (line 65) passes 64 MiB.
         assert_eq!(err.line(), Some(65), "{err}");
-        assert!(err.to_string().contains("larger than 67108864 bytes"), "{err}");
+        assert!(
+            err.to_string().contains("larger than 67108864 bytes"),
+            "{err}"
+        );
     }
 }
