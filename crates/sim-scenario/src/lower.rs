@@ -232,6 +232,9 @@ pub fn load(file: &str, text: &str, files: &dyn Files) -> Result<Scenario, Scena
     Ok(scenario)
 }
 
+/// The burstiest arrivals accepted (coefficient of variation of the gaps).
+const MAX_ARRIVAL_CV: f64 = 100.0;
+
 /// The shortest span a workload's mean rate is taken over (see `mean_rate_within_limit`).
 const MIN_RATE_SPAN_S: f64 = 60.0;
 
@@ -1307,6 +1310,14 @@ impl Lowering<'_> {
         rate.validate()
             .map_err(|m| self.err(&[base[0], base[1], &named_key(&m)], m))?;
         positive(self.loc, &["workload", "arrivals", "cv"], cv)?;
+        // Measured traces have inter-arrival cv of about 1 to 10; far past that, nearly every
+        // request arrives in a few bursts of millions (found by sim-fuzz: cv = 604801).
+        if cv > MAX_ARRIVAL_CV {
+            return Err(self.err(
+                &["workload", "arrivals", "cv"],
+                format!("cv must be at most {MAX_ARRIVAL_CV}, got {cv}"),
+            ));
+        }
         // The gaps are Gamma(shape 1/cv², scale cv²); both must be positive and finite.
         let (scale, shape) = (cv * cv, 1.0 / (cv * cv));
         if !(scale.is_finite() && scale > 0.0 && shape.is_finite() && shape > 0.0) {
