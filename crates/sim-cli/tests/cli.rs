@@ -353,3 +353,26 @@ fn no_progress_bar_when_stderr_is_not_a_terminal_and_the_same_files_either_way()
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// On a terminal (a pseudo-terminal from util-linux's `script`, in Debian's essential
+/// `bsdutils`) the bar is drawn, then cleared before the summary.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_progress_bar_on_a_terminal() {
+    let cmd = format!(
+        "{} run scenarios/quickstart.toml",
+        env!("CARGO_BIN_EXE_sim")
+    );
+    let o = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(root())
+        .env("SIM_PROGRESS_AFTER_MS", "0")
+        .output()
+        .expect("`script` (util-linux) runs sim on a pseudo-terminal");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let seen = String::from_utf8_lossy(&o.stdout);
+    assert!(seen.contains("/3600 s simulated"), "no bar: {seen:?}");
+    assert!(seen.contains("requests, "), "{seen:?}");
+    // The summary follows the cleared bar.
+    assert!(seen.contains("requests  "), "{seen:?}");
+}
