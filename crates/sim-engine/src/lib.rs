@@ -25,8 +25,8 @@ mod world;
 
 pub use observer::{Observer, PROGRESS_EVERY_EVENTS, Progress, RunError};
 pub use report::{
-    ConditionSnapshot, CountStats, FailureReason, Outcome, Percentiles, Quantiles, RequestRecord,
-    RunReport, RunWarning, SloCheckResult, Summary, TimelineRow,
+    ConditionSnapshot, CountStats, FailureReason, HELD_CHECK, Outcome, Percentiles, Quantiles,
+    RequestRecord, RunReport, RunWarning, SloCheckResult, Summary, TimelineRow,
 };
 pub use spec::{
     AutoscalerSpec, ClusterSpec, ControlSpec, HpaLoopSpec, KedaLoopSpec, KpaLoopSpec,

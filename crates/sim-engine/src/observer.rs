@@ -49,8 +49,8 @@ pub trait Observer {
 /// Why a run ended without a report.
 #[derive(Debug)]
 pub enum RunError {
-    /// The workload yielded an error (a bad trace line), or the requests held at once passed
-    /// the bound ([`crate::MAX_REQUESTS_HELD`]).
+    /// The workload yielded an error: a bad trace line, or more requests or a later arrival
+    /// than a run simulates (the loader refuses these first; other callers meet them here).
     Workload(TraceError),
     /// The observer stopped the run ([`Observer::stopped`]); it knows why.
     Stopped,

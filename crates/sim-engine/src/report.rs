@@ -166,6 +166,13 @@ impl SloCheckResult {
                  requests that failed or did not finish"
             );
         }
+        if name == HELD_CHECK {
+            return format!(
+                "FAIL  {name} = {actual}, must be {op} {threshold}: the run stopped there, as \
+                 the deployment cannot keep up (add replicas, lower the rate or set \
+                 routing.client_timeout_s)"
+            );
+        }
         let by = round9((actual - threshold).abs());
         let pct = if threshold != 0.0 {
             format!(" ({:.1} %)", by / threshold.abs() * 100.0)
@@ -175,6 +182,10 @@ impl SloCheckResult {
         format!("FAIL  {name} = {actual}, must be {op} {threshold}: off by {by}{pct}")
     }
 }
+
+/// The check every run makes on the requests it held at once (see
+/// [`Summary::requests_held_peak`]).
+pub const HELD_CHECK: &str = "requests_held_peak";
 
 /// Something went wrong during the run that the user should see: the same condition a
 /// Kubernetes `Warning` event reports (a metric the autoscaler could not read, a scaler that
@@ -217,8 +228,16 @@ pub struct Summary {
     pub requests_completed: u64,
     /// Requests that failed, for any reason.
     pub requests_failed: u64,
-    /// Requests still unresolved when the run stopped (drain limit reached).
+    /// Requests still unresolved when the run stopped (drain limit reached, or the run
+    /// stopped early: see `stopped_at_s`).
     pub requests_in_flight_at_end: u64,
+    /// The most requests held at once (unresolved ones, and resolved ones behind the oldest
+    /// unresolved): what the run's memory grew with.
+    pub requests_held_peak: u64,
+    /// When the run stopped early because it held more requests than a run may
+    /// ([`crate::MAX_REQUESTS_HELD`]): the deployment could not keep up. Requests after
+    /// that time were not simulated; the ones held count as unfinished.
+    pub stopped_at_s: Option<f64>,
     /// Failed requests by reason, in [`FailureReason::ALL`] order.
     pub failures: Vec<(FailureReason, u64)>,
     /// Share of requests that failed or did not finish (0 when none arrived).
@@ -243,8 +262,8 @@ pub struct Summary {
     /// Share of all requests (failed ones included) that completed and met every
     /// per-request SLO threshold (0 when none arrived).
     pub slo_attainment: f64,
-    /// The SLO's checks: percentile objectives, attainment, then the failure budget and at
-    /// least one completed request (these two in every run).
+    /// The SLO's checks: percentile objectives, attainment, then the failure budget, at
+    /// least one completed request and the held-request bound (these three in every run).
     pub slo_checks: Vec<SloCheckResult>,
     /// GPU-hours: GPUs held by pods, from binding to a node until the pod is gone.
     pub gpu_hours: f64,
@@ -318,6 +337,7 @@ impl Summary {
                 "requests_in_flight_at_end".into(),
                 self.requests_in_flight_at_end as f64,
             ),
+            ("requests_held_peak".into(), self.requests_held_peak as f64),
             ("failed_ratio".into(), self.failed_ratio),
         ];
         for m in LatencyMetric::ALL {

@@ -252,6 +252,15 @@ pub fn write_report_html(
         seed = s.seed,
         dur = s.sim_duration_s,
     );
+    if let Some(t) = s.stopped_at_s {
+        let _ = writeln!(
+            h,
+            "<p class=\"bad\">The run stopped at {t:.0} s: it held more than {} requests, as the \
+             deployment cannot keep up. Later arrivals were not simulated; the requests held count \
+             as unfinished.</p>",
+            sim_engine::MAX_REQUESTS_HELD
+        );
+    }
     let failed: Vec<String> = s
         .failures
         .iter()

@@ -200,6 +200,8 @@ struct SummaryWire<'a> {
     requests_completed: u64,
     requests_failed: u64,
     requests_in_flight_at_end: u64,
+    requests_held_peak: u64,
+    stopped_at_s: Option<f64>,
     failures: std::collections::BTreeMap<&'static str, u64>,
     failed_ratio: f64,
     ttft_s: QuantilesWire,
@@ -257,6 +259,8 @@ pub fn write_summary_json(
         requests_completed: s.requests_completed,
         requests_failed: s.requests_failed,
         requests_in_flight_at_end: s.requests_in_flight_at_end,
+        requests_held_peak: s.requests_held_peak,
+        stopped_at_s: s.stopped_at_s.map(round9),
         failures: s.failures.iter().map(|(f, n)| (f.name(), *n)).collect(),
         failed_ratio: round9(s.failed_ratio),
         ttft_s: (&s.ttft_s).into(),
@@ -513,13 +517,18 @@ pub fn render_text(scenario: &Scenario, summary: &Summary) -> String {
         s.requests_total,
         s.requests_completed,
         s.requests_failed,
-        if s.requests_in_flight_at_end > 0 {
-            format!(
+        match s.stopped_at_s {
+            Some(t) => format!(
+                ", {} unfinished when the run stopped at {t:.0} s: it held more than {} \
+                 requests (the deployment cannot keep up; later arrivals were not simulated)",
+                s.requests_in_flight_at_end,
+                sim_engine::MAX_REQUESTS_HELD
+            ),
+            None if s.requests_in_flight_at_end > 0 => format!(
                 ", {} still in flight at the drain limit",
                 s.requests_in_flight_at_end
-            )
-        } else {
-            String::new()
+            ),
+            None => String::new(),
         }
     );
     let failed: Vec<String> = s

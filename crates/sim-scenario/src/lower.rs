@@ -128,8 +128,8 @@ pub struct Scenario {
 
 impl Scenario {
     /// Places an error `sim_engine::run` returned: a trace error with a line in the trace
-    /// (`trace_file`), one about the traffic as a whole (more requests unresolved than a
-    /// run holds) at the scenario's `[workload]` table.
+    /// (`trace_file`), one about the traffic as a whole (more requests than a run simulates)
+    /// at the scenario's `[workload]` table.
     pub fn run_error(&self, trace_file: Option<&str>, e: &TraceError) -> ScenarioError {
         match trace_file {
             Some(file) if e.line().is_some() => trace_error(file, e),

@@ -198,8 +198,8 @@ fn good_scenarios_load_with_the_values_they_name() {
     check_dir("good", 3);
 }
 
-/// An error the run finds in the traffic as a whole (more requests unresolved than a run
-/// holds) points at the scenario's `[workload]` table; one with a line stays in the trace.
+/// An error the run finds in the traffic as a whole (more requests than a run simulates)
+/// points at the scenario's `[workload]` table; one with a line stays in the trace.
 #[test]
 fn run_errors_name_the_workload_or_the_trace_line() {
     let rel = "good/trace_window.toml";
@@ -210,10 +210,10 @@ fn run_errors_name_the_workload_or_the_trace_line() {
         .position(|l| l.trim() == "[workload]")
         .expect("the fixture has a [workload] table")
         + 1;
-    let whole = sim_workload::TraceError::Invalid("too many held".into());
+    let whole = sim_workload::TraceError::Invalid("too many requests".into());
     assert_eq!(
         s.run_error(Some("files/t.csv"), &whole).to_string(),
-        format!("{rel}:{line}:2: invalid workload: too many held")
+        format!("{rel}:{line}:2: invalid workload: too many requests")
     );
     let at_line = sim_workload::TraceError::Parse {
         line: 7,

@@ -181,6 +181,11 @@ impl Plan {
             threshold: 1.0,
             at_least: true,
         });
+        out.push(Check {
+            metric: sim_engine::HELD_CHECK.into(),
+            threshold: sim_engine::MAX_REQUESTS_HELD as f64,
+            at_least: false,
+        });
         out
     }
 

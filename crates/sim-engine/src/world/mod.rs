@@ -11,8 +11,8 @@ use sim_workload::{Request, RequestStream, TraceError};
 
 use crate::observer::{Observer, PROGRESS_EVERY_EVENTS, Progress, RunError};
 use crate::report::{
-    CountStats, FailureReason, LatencyRecorder, Outcome, RequestRecord, RunReport, SloCheckResult,
-    Summary, TimelineRow,
+    CountStats, FailureReason, HELD_CHECK, LatencyRecorder, Outcome, RequestRecord, RunReport,
+    SloCheckResult, Summary, TimelineRow,
 };
 use crate::spec::{AutoscalerSpec, LatencyMetric, NoEndpoint, RunSpec, ScrapeJob, SloSpec};
 
@@ -37,7 +37,8 @@ pub const MAX_MEAN_RATE_RPS: f64 = 20_000.0;
 /// The most requests a run holds at once (unresolved ones, and resolved ones behind the
 /// oldest unresolved): at about 135 bytes each in a pile-up (request, engine queue entry,
 /// timeout events), 4 M keep a run near half a gigabyte, so that a sweep running one job on
-/// each of two cores stays within 2 GB. The total cap bounds time; this bounds memory.
+/// each of two cores stays within 2 GB. The total cap bounds time; this bounds memory. The
+/// arrival that passes it stops the run, and the `requests_held_peak` check fails.
 pub const MAX_REQUESTS_HELD: u64 = 4_000_000;
 
 /// How often (in events) the run asks its observer whether to stop: a failed write should
@@ -56,8 +57,9 @@ pub const MAX_REPLICAS: u32 = 10_000;
 /// each request's record and the progress as the run goes (`&mut ()` for neither).
 ///
 /// # Errors
-/// When the workload stream yields an error (a bad trace line) or the requests held at once
-/// pass [`MAX_REQUESTS_HELD`], and when the observer stops the run; the run stops there.
+/// When the workload stream yields an error (a bad trace line), and when the observer stops
+/// the run; the run stops there. Passing [`MAX_REQUESTS_HELD`] is not an error: the run stops
+/// with a report whose `requests_held_peak` check fails.
 pub fn run(
     spec: &RunSpec,
     seed: u64,
@@ -71,7 +73,7 @@ pub fn run(
 /// a small workload.
 ///
 /// # Errors
-/// As [`run`], and when more than `max_held` requests are held.
+/// As [`run`].
 #[doc(hidden)]
 pub fn run_holding(
     spec: &RunSpec,
@@ -243,6 +245,10 @@ struct World<'a> {
     last_tick: SimTime,
     now: SimTime,
     end: Option<SimTime>,
+    /// The most requests held at once so far.
+    held_peak: u64,
+    /// Set when an arrival passed `max_held`: the run ends after that event.
+    stopped_at: Option<SimTime>,
     // Control plane.
     control: Control,
     /// The Deployment's `spec.replicas`.
@@ -315,6 +321,8 @@ impl<'a> World<'a> {
             last_tick: SimTime::ZERO,
             now: SimTime::ZERO,
             end: None,
+            held_peak: 0,
+            stopped_at: None,
             control: Control::new(spec),
             desired: spec.pods.replicas,
             scale_events: 0,
@@ -470,6 +478,11 @@ impl<'a> World<'a> {
                     }
                 }
             }
+            if self.stopped_at.is_some() {
+                self.push_timeline_row(self.now);
+                self.end = Some(self.now);
+                break;
+            }
         }
         Ok(())
     }
@@ -526,13 +539,12 @@ impl<'a> World<'a> {
             finished: Stamp::NONE,
             preemptions: 0,
         });
-        if self.reqs.held() > self.max_held {
-            return Err(TraceError::Invalid(format!(
-                "more than {} requests are unresolved at {:.3} s, the most a run holds: \
-                 the deployment cannot keep up (add replicas, lower rate_scale or set routing.client_timeout_s)",
-                self.max_held,
-                self.now.as_secs_f64()
-            )));
+        let held = self.reqs.held();
+        self.held_peak = self.held_peak.max(held);
+        if held > self.max_held {
+            // The deployment cannot keep up: stop here rather than grow without bound. The
+            // request counts as arrived and unfinished, like every other one held.
+            self.stopped_at = Some(self.now);
         }
         self.kpa_note_inflight(true);
         self.in_flight += 1;
@@ -1121,6 +1133,8 @@ impl<'a> World<'a> {
             requests_completed: self.completed,
             requests_failed: self.failed,
             requests_in_flight_at_end: self.in_flight,
+            requests_held_peak: self.held_peak,
+            stopped_at_s: self.stopped_at.map(SimTime::as_secs_f64),
             failures: FailureReason::ALL
                 .iter()
                 .copied()
@@ -1179,7 +1193,7 @@ impl<'a> World<'a> {
             warnings: self.control.warnings.len() as u64,
         };
         let recorders = [&self.ttft, &self.tpot, &self.e2e, &self.queue_lat];
-        summary.slo_checks = slo_checks(&spec.slo, &summary, recorders);
+        summary.slo_checks = slo_checks(&spec.slo, &summary, recorders, self.max_held);
         let observer = &mut *self.observer;
         self.reqs
             .drain(|id, r| observer.request(&request_record(&spec.slo, id, r)));
@@ -1256,7 +1270,12 @@ fn request_record(slo: &SloSpec, id: u64, r: &Req) -> RequestRecord {
 /// The SLO's checks on a finished run. Percentile objectives count unserved requests as
 /// infinite; every SLO also carries its failure budget and needs one completed request.
 /// `recorders` are in [`LatencyMetric::ALL`] order.
-fn slo_checks(slo: &SloSpec, s: &Summary, recorders: [&LatencyRecorder; 4]) -> Vec<SloCheckResult> {
+fn slo_checks(
+    slo: &SloSpec,
+    s: &Summary,
+    recorders: [&LatencyRecorder; 4],
+    max_held: u64,
+) -> Vec<SloCheckResult> {
     let unserved = s.requests_failed + s.requests_in_flight_at_end;
     let mut out = Vec::new();
     for c in &slo.percentile_checks {
@@ -1291,6 +1310,12 @@ fn slo_checks(slo: &SloSpec, s: &Summary, recorders: [&LatencyRecorder; 4]) -> V
         1.0,
         true,
         s.requests_completed as f64,
+    ));
+    out.push(SloCheckResult::new(
+        HELD_CHECK,
+        max_held as f64,
+        false,
+        s.requests_held_peak as f64,
     ));
     out
 }

@@ -467,13 +467,42 @@ fn a_pileup_stops_at_the_held_bound() {
     // Within the bound the run ends at the horizon with the pile-up in flight.
     let report = sim_engine::run_holding(&s.spec, 1, stream(), &mut (), 5_000).unwrap();
     assert!(report.summary.requests_in_flight_at_end > 1_000);
-    // Past it the run stops with an error instead of growing.
-    let err = sim_engine::run_holding(&s.spec, 1, stream(), &mut (), 1_000)
-        .unwrap_err()
-        .to_string();
+    assert!(report.summary.stopped_at_s.is_none());
+    assert!(report.summary.requests_held_peak > 1_000);
+    let held = |r: &sim_engine::RunReport| {
+        r.summary
+            .slo_checks
+            .iter()
+            .find(|c| c.name == sim_engine::HELD_CHECK)
+            .cloned()
+            .expect("every run checks what it held")
+    };
+    assert!(held(&report).ok);
+    // Past it the run stops there instead of growing: a verdict, not an error. What it
+    // held counts as unfinished, and the held check says why the run failed.
+    let stopped = sim_engine::run_holding(&s.spec, 1, stream(), &mut (), 1_000).unwrap();
+    let sum = &stopped.summary;
+    let at_s = sum.stopped_at_s.expect("stopped early");
+    assert!(at_s < report.summary.sim_duration_s, "{at_s}");
+    assert_eq!(sum.sim_duration_s, at_s);
+    assert_eq!(sum.requests_held_peak, 1_001);
+    assert_eq!(
+        sum.requests_total,
+        sum.requests_completed + sum.requests_failed + sum.requests_in_flight_at_end
+    );
+    assert!(sum.requests_in_flight_at_end > 900, "{sum:?}");
+    assert!(sum.requests_total < report.summary.requests_total);
+    let check = held(&stopped);
+    assert!(!check.ok);
     assert!(
-        err.contains("more than 1000 requests are unresolved"),
-        "{err}"
+        check.describe().contains("the run stopped there"),
+        "{}",
+        check.describe()
+    );
+    assert!(
+        sum.slo_checks
+            .iter()
+            .any(|c| c.name == "failed_ratio" && !c.ok)
     );
 }
 
