@@ -97,6 +97,15 @@ fn seconds(v: f64) -> String {
     }
 }
 
+/// A check's value: counts as whole numbers, shares and seconds to four decimals.
+fn check_value(v: f64) -> String {
+    if v.is_finite() && v == v.trunc() && v.abs() >= 1.0 {
+        format!("{v:.0}")
+    } else {
+        seconds(v)
+    }
+}
+
 fn fmt_num(v: f64) -> String {
     if v.abs() >= 100.0 || v == v.trunc() {
         return format!("{v:.0}");
@@ -242,7 +251,7 @@ pub fn write_report_html(
          table{{border-collapse:collapse;margin:8px 0}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}\
          th{{background:#f4f4f4}}td.l,th.l{{text-align:left}}figure{{margin:16px 0}}figcaption{{font-weight:bold}}\
          pre{{font-size:11px;overflow-x:auto;background:#fafafa;padding:8px}}\
-         p.ok{{color:#1a7f37;font-weight:bold}}p.bad{{color:#b00020;font-weight:bold}}</style></head><body>\n\
+         p.ok{{color:#1a7f37;font-weight:bold}}td.nw{{white-space:nowrap}}p.bad{{color:#b00020;font-weight:bold}}</style></head><body>\n\
          <h1>{name}</h1>\n<p>{model} on {gpu} (TP {tp}), {autoscaler}; seed {seed}; {dur:.0} simulated seconds.</p>\n",
         name = esc(&scenario.name),
         model = esc(&spec.model.name),
@@ -331,11 +340,11 @@ pub fn write_report_html(
         for c in &s.slo_checks {
             let _ = write!(
                 h,
-                "<tr><td class=\"l\">{}</td><td>{}</td><td>{} {:.4}</td><td class=\"l\">{}</td></tr>",
+                "<tr><td class=\"l\">{}</td><td>{}</td><td class=\"nw\">{} {}</td><td class=\"l\">{}</td></tr>",
                 esc(&c.name),
-                seconds(c.actual),
+                check_value(c.actual),
                 if c.at_least { "&ge;" } else { "&le;" },
-                c.threshold,
+                check_value(c.threshold),
                 esc(&c.describe())
             );
         }

@@ -116,12 +116,17 @@ pub fn write_report_html(
         axes = esc(&plan.axes.join(", ")),
         obj = esc(&plan.objective),
         lat = esc(&plan.latency),
-        slo = esc(&plan
-            .slo
-            .iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect::<Vec<_>>()
-            .join(", ")),
+        slo = if plan.slo.is_empty() {
+            "none set (every run still checks failed_ratio, requests_completed and requests_held_peak)"
+                .to_string()
+        } else {
+            esc(&plan
+                .slo
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", "))
+        },
         hash = esc(&plan.hash),
     );
     match best {
