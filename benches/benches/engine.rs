@@ -105,24 +105,25 @@ fn engine(c: &mut Criterion) {
     let quickstart = common::load("quickstart", |t| t);
     case(c, "quickstart_synthetic_1h", &quickstart, None);
 
-    let overload = common::load_text("overload.toml", OVERLOAD);
+    let overload = common::load_text("overload.toml", &overload());
     case(c, "overload_1m_requests_2_replicas", &overload, None);
 
-    let fleet = common::load_text("fleet.toml", FLEET);
+    let fleet = common::load_text("fleet.toml", &fleet());
     case(c, "fleet_10000_replicas_least_outstanding", &fleet, None);
 }
 
-/// 5,000 requests a second for 10 s over ten thousand warm replicas. Routing scanned every
-/// endpoint per request until the load index; the run took ten times as long.
-const FLEET: &str = r#"
-name = "fleet"
+/// A constant synthetic load of chat-like lengths on warm Mistral-7B/A100 replicas.
+fn constant_load(name: &str, run: &str, rate_rps: u32, replicas: u32, routing: &str) -> String {
+    format!(
+        r#"
+name = "{name}"
 [run]
-duration_s = 10
+{run}
 [workload]
 kind = "synthetic"
 [workload.arrivals]
 pattern = "constant"
-rate_rps = 5000
+rate_rps = {rate_rps}
 [workload.prompt_tokens]
 dist = "uniform"
 min_tokens = 100
@@ -134,38 +135,37 @@ max_tokens = 200
 [deployment]
 model = "Mistral-7B"
 gpu = "A100-80GB"
-replicas = 10000
-[routing]
-policy = "least-outstanding"
-"#;
+replicas = {replicas}
+{routing}
+"#
+    )
+}
 
 /// 50,000 requests a second for 20 s on two replicas that serve about 130: nearly all of the
 /// million requests wait to the end. Checking every waiting request at each step, and
 /// counting the gateway queue at each scrape, once made such runs quadratic (149 s for the
 /// fuzzer's 5-million-request case).
-const OVERLOAD: &str = r#"
-name = "overload"
-[run]
-duration_s = 20
-drain_limit_s = 60
-[workload]
-kind = "synthetic"
-[workload.arrivals]
-pattern = "constant"
-rate_rps = 50000
-[workload.prompt_tokens]
-dist = "uniform"
-min_tokens = 100
-max_tokens = 1000
-[workload.output_tokens]
-dist = "uniform"
-min_tokens = 20
-max_tokens = 200
-[deployment]
-model = "Mistral-7B"
-gpu = "A100-80GB"
-replicas = 2
-"#;
+fn overload() -> String {
+    constant_load(
+        "overload",
+        "duration_s = 20\ndrain_limit_s = 60",
+        50_000,
+        2,
+        "",
+    )
+}
+
+/// 5,000 requests a second for 10 s over ten thousand warm replicas. Routing scanned every
+/// endpoint per request until the load index; the run took ten times as long.
+fn fleet() -> String {
+    constant_load(
+        "fleet",
+        "duration_s = 10",
+        5_000,
+        10_000,
+        "[routing]\npolicy = \"least-outstanding\"",
+    )
+}
 
 criterion_group!(benches, engine);
 criterion_main!(benches);
