@@ -4,7 +4,8 @@
 //! Key types: [`catalog::Catalog`] (GPUs and models from `data/catalog.toml`, extendable),
 //! [`perf::StepTimeModel`] (time of one engine step from its shape, calibrated on measured
 //! kernels), [`replica::Replica`] (one vLLM engine), [`pod::StartupModel`] (cold start and
-//! readiness), [`node::NodePool`] (GPU binding and node provisioning), [`router::Router`].
+//! readiness), [`node::NodePool`] (GPU binding and node provisioning), [`router::Router`]
+//! (with [`router::LoadIndex`] for least-outstanding picks).
 //!
 //! Main design decision: an engine advances runs of identical decode steps in one call and
 //! answers questions about the middle of a run in closed form (see [`replica`]). The step-time
