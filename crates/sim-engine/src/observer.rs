@@ -24,8 +24,9 @@ pub struct Progress {
 }
 
 /// Receives a run's records and progress as they happen. Both methods default to doing
-/// nothing, and `()` observes nothing. An observer cannot change the run: the same inputs give
-/// the same records and summary whatever observes them.
+/// nothing, and `()` observes nothing. An observer cannot change the run, only stop it
+/// ([`Observer::stopped`]): the same inputs give the same records and summary whatever
+/// observes them.
 pub trait Observer {
     /// One request's final record. Each request is reported exactly once, in id order (the
     /// order of arrival): when it and every older request have resolved, and at the end of
