@@ -1,7 +1,5 @@
 //! Picking a Ready replica for a request, as a Service or a gateway would.
 
-use std::collections::BTreeSet;
-
 use rand::RngExt;
 use sim_des::SimRng;
 
@@ -55,32 +53,39 @@ impl Router {
     }
 }
 
-/// The endpoints ordered by load (requests inside each engine), ties by pod index, so that
-/// least-outstanding routing costs O(log n): scanning ten thousand replicas per request
-/// made a large fleet's run take minutes.
+/// The endpoints by load (requests inside each engine), for least-outstanding routing: a
+/// min segment tree over pod indices whose leaves hold `load << 32 | pod`, so the root is
+/// the least-loaded endpoint with the lowest pod index among equals. A change costs a walk
+/// up the tree that usually stops after a step or two; scanning ten thousand replicas per
+/// request made a large fleet's run take minutes, and a `BTreeSet` cost an eighth of a small
+/// one's.
 #[derive(Clone, Debug, Default)]
 pub struct LoadIndex {
-    by_load: BTreeSet<(usize, u32)>,
-    /// Each pod's load as indexed, `None` when it is not an endpoint.
-    load: Vec<Option<usize>>,
+    /// `tree[1]` is the root; leaf `pod` is `tree[leaves + pod]`; `EMPTY` where no endpoint.
+    tree: Vec<u64>,
+    leaves: usize,
+    len: usize,
 }
+
+const EMPTY: u64 = u64::MAX;
 
 impl LoadIndex {
     /// Adds `pod` with `load`, or moves it to `load`.
     pub fn set(&mut self, pod: u32, load: usize) {
         let i = pod as usize;
-        if self.load.len() <= i {
-            self.load.resize(i + 1, None);
+        if i >= self.leaves {
+            self.grow(i + 1);
         }
-        match self.load[i] {
-            Some(old) if old == load => return,
-            Some(old) => {
-                self.by_load.remove(&(old, pod));
-            }
-            None => {}
+        let key = (u64::try_from(load)
+            .unwrap_or(u64::MAX)
+            .min(u64::from(u32::MAX))
+            << 32)
+            | u64::from(pod);
+        let leaf = self.leaves + i;
+        if self.tree[leaf] == EMPTY {
+            self.len += 1;
         }
-        self.load[i] = Some(load);
-        self.by_load.insert((load, pod));
+        self.put(leaf, key);
     }
 
     /// Moves `pod` to `load` if it is indexed (an endpoint); otherwise does nothing.
@@ -92,31 +97,68 @@ impl LoadIndex {
 
     /// Drops `pod`, if it is indexed.
     pub fn remove(&mut self, pod: u32) {
-        if let Some(slot) = self.load.get_mut(pod as usize)
-            && let Some(old) = slot.take()
-        {
-            self.by_load.remove(&(old, pod));
+        if self.load_of(pod).is_some() {
+            self.len -= 1;
+            self.put(self.leaves + pod as usize, EMPTY);
         }
     }
 
     /// The load indexed for `pod`, `None` when it is not an endpoint.
     pub fn load_of(&self, pod: u32) -> Option<usize> {
-        self.load.get(pod as usize).copied().flatten()
+        let i = pod as usize;
+        if i >= self.leaves {
+            return None;
+        }
+        let key = self.tree[self.leaves + i];
+        (key != EMPTY).then_some((key >> 32) as usize)
     }
 
     /// The pod with the least load, the lowest index among equals.
     pub fn least(&self) -> Option<u32> {
-        self.by_load.first().map(|&(_, pod)| pod)
+        let root = *self.tree.get(1)?;
+        (root != EMPTY).then_some((root & u64::from(u32::MAX)) as u32)
     }
 
     /// Pods indexed.
     pub fn len(&self) -> usize {
-        self.by_load.len()
+        self.len
     }
 
     /// True when no pod is indexed.
     pub fn is_empty(&self) -> bool {
-        self.by_load.is_empty()
+        self.len == 0
+    }
+
+    /// Writes a leaf and fixes its ancestors, stopping where one does not change.
+    fn put(&mut self, leaf: usize, key: u64) {
+        if self.tree[leaf] == key {
+            return;
+        }
+        self.tree[leaf] = key;
+        let mut i = leaf / 2;
+        while i >= 1 {
+            let m = self.tree[2 * i].min(self.tree[2 * i + 1]);
+            if self.tree[i] == m {
+                break;
+            }
+            self.tree[i] = m;
+            i /= 2;
+        }
+    }
+
+    /// Makes room for `pods` leaves (a power of two, at least twice the old size).
+    fn grow(&mut self, pods: usize) {
+        let leaves = pods.next_power_of_two().max(2 * self.leaves).max(2);
+        let mut tree = vec![EMPTY; 2 * leaves];
+        if self.leaves > 0 {
+            tree[leaves..leaves + self.leaves]
+                .copy_from_slice(&self.tree[self.leaves..2 * self.leaves]);
+        }
+        for i in (1..leaves).rev() {
+            tree[i] = tree[2 * i].min(tree[2 * i + 1]);
+        }
+        self.tree = tree;
+        self.leaves = leaves;
     }
 }
 
