@@ -1391,8 +1391,15 @@ impl Lowering<'_> {
                     )
                 })?;
                 let stream = sim_workload::read_trace(format, reader);
+                // A line-level error points into the trace; one about the trace as a whole
+                // (no requests in it) points at the key that names it (found by sim-fuzz).
                 let (prompts, outputs) =
-                    sim_workload::empirical_lengths(stream).map_err(|e| trace_error(&path, &e))?;
+                    sim_workload::empirical_lengths(stream).map_err(|e| match e.line() {
+                        Some(_) => trace_error(&path, &e),
+                        None => {
+                            self.err(&["workload", which, "trace_path"], format!("{path}: {e}"))
+                        }
+                    })?;
                 let samples: Arc<[u32]> = if which == "prompt_tokens" {
                     prompts.into()
                 } else {
