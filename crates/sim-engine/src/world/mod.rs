@@ -479,7 +479,17 @@ impl<'a> World<'a> {
                 }
             }
             if self.stopped_at.is_some() {
-                self.push_timeline_row(self.now);
+                // The last row covers the stop; one at the same instant (a tick just before
+                // the arrival) takes the interval's counts instead of a second row.
+                let now_s = self.now.as_secs_f64();
+                match self.timeline.last_mut() {
+                    Some(row) if row.t_s == now_s => {
+                        row.arrivals += std::mem::take(&mut self.tick_arrivals);
+                        row.completed += std::mem::take(&mut self.tick_completed);
+                        row.failed += std::mem::take(&mut self.tick_failed);
+                    }
+                    _ => self.push_timeline_row(self.now),
+                }
                 self.end = Some(self.now);
                 break;
             }

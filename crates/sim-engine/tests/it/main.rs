@@ -576,3 +576,29 @@ fn an_observer_that_cannot_go_on_stops_the_run_soon_after() {
     // Within about a thousand events of the 100th record, far from the end of the run.
     assert!(obs.records < total / 4, "{} of {total}", obs.records);
 }
+
+/// A stop at the held bound at the very instant of a timeline tick folds into that row:
+/// rows stay strictly increasing in time and their arrivals add up to the requests.
+#[test]
+fn a_stop_on_a_tick_adds_no_second_row_at_that_instant() {
+    let mut s = load(&test_data().join("pileup.toml"));
+    s.spec.duration_s = Some(60.0);
+    s.spec.timeline_interval_s = 10.0;
+    // 3,000 requests all at t = 10 s: the first arrives before the tick at 10 s, the rest
+    // after it, and the 1,001st held stops the run.
+    let burst: sim_workload::RequestStream<'_> = Box::new((0..3_000u64).map(|id| {
+        Ok(sim_workload::Request {
+            id,
+            arrival: sim_des::SimTime::from_secs(10),
+            prompt_tokens: 100,
+            output_tokens: 10,
+        })
+    }));
+    let report = sim_engine::run_holding(&s.spec, 1, burst, &mut (), 1_000).unwrap();
+    assert_eq!(report.summary.stopped_at_s, Some(10.0));
+    let times: Vec<f64> = report.timeline.iter().map(|r| r.t_s).collect();
+    assert!(times.windows(2).all(|w| w[0] < w[1]), "{times:?}");
+    let arrivals: u64 = report.timeline.iter().map(|r| r.arrivals).sum();
+    assert_eq!(arrivals, report.summary.requests_total);
+    assert_eq!(report.summary.requests_total, 1_001);
+}
