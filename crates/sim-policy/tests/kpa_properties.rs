@@ -85,7 +85,7 @@ fn run(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(128))]
+    #![proptest_config(ProptestConfig { cases: 128, rng_seed: proptest::test_runner::RngSeed::Fixed(20_261_203), .. ProptestConfig::default() })]
 
     /// After every tick the Deployment size is within [min, max] (max 0 = unbounded), or 0
     /// when min is 0 and scale to zero is enabled.

@@ -112,7 +112,7 @@ fn replacement() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, rng_seed: proptest::test_runner::RngSeed::Fixed(20_261_203), .. ProptestConfig::default() })]
 
     #[test]
     fn any_single_value_change_loads_or_errors_with_a_position(idx in 0usize..1000, value in replacement()) {
