@@ -11,7 +11,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{code, s, sim, text};
+use common::{code, files_below, s, sim, text, tmp};
 
 /// `sim ARGS` with writes limited to `blocks` (512-byte blocks in POSIX `sh`).
 fn sim_limited(blocks: u32, args: &[&str]) -> Output {
@@ -34,28 +34,17 @@ fn sim_limited(blocks: u32, args: &[&str]) -> Output {
 
 /// A fresh, empty folder for one test's outputs.
 fn workdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sim-full-disk-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = tmp("sim-full-disk", name);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
 /// Every file below `dir`, as paths relative to it.
 fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                todo.push(p);
-            } else {
-                out.push(p.strip_prefix(dir).unwrap().to_path_buf());
-            }
-        }
-    }
-    out.sort();
-    out
+    files_below(dir)
+        .into_iter()
+        .map(|p| p.strip_prefix(dir).unwrap().to_path_buf())
+        .collect()
 }
 
 /// The failure left nothing that looks finished: exit 1 naming a file it could not write, no

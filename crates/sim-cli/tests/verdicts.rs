@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{code, s, sim, text};
+use common::{code, files_below, s, sim, text};
 
 const DIR: &str = "test_data/verdicts";
 
@@ -258,19 +258,10 @@ fn an_indexed_job_without_a_shard_count_is_refused() {
 #[cfg_attr(no_shared, ignore = "needs ../shared/traces")]
 fn every_shipped_scenario_and_sweep_is_checkable() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
-    let mut files = Vec::new();
-    let mut dirs = vec![root.clone()];
-    while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                dirs.push(p);
-            } else if p.extension().is_some_and(|x| x == "toml") {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
+    let files: Vec<PathBuf> = files_below(&root)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
     assert!(files.len() >= 15, "{files:?}");
     for f in files {
         let o = if f.ends_with("sweeps/bench-1000.toml") {
