@@ -34,61 +34,175 @@ pub enum BudgetClass {
     Small,
 }
 
-/// Measured all-reduce cost at one tensor-parallel degree: `latency_s + bytes / bytes_per_s`.
+/// All-reduce time at one tensor-parallel degree: a measured table or an estimated line.
+///
+/// A table (`bytes`, `seconds`) is interpolated log-log between its points; below the first
+/// point it costs the first time, above the last it grows at the last segment's bandwidth. An
+/// entry without measurements gives `latency_s + bytes / bytes_per_s` instead.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AllReduceFit {
     /// Tensor-parallel degree (number of GPUs in the collective).
     pub tp: u32,
-    /// Fixed cost of one all-reduce.
-    pub latency_s: f64,
-    /// Effective (algorithm) bandwidth: message bytes divided by the size-dependent time.
-    pub bytes_per_s: f64,
+    /// Message sizes of the measured table, increasing.
+    #[serde(default)]
+    pub bytes: Vec<f64>,
+    /// Measured time of one all-reduce at each size of `bytes`.
+    #[serde(default)]
+    pub seconds: Vec<f64>,
+    /// Estimated entries: fixed cost of one all-reduce.
+    #[serde(default)]
+    pub latency_s: Option<f64>,
+    /// Estimated entries: effective bandwidth (message bytes per second).
+    #[serde(default)]
+    pub bytes_per_s: Option<f64>,
 }
 
-/// One GPU type: datasheet rates, price, and fitted efficiencies of the step-time model.
+impl AllReduceFit {
+    /// Time of one all-reduce of `bytes`.
+    pub fn time_s(&self, bytes: f64) -> f64 {
+        if let (Some(latency_s), Some(bytes_per_s)) = (self.latency_s, self.bytes_per_s) {
+            return latency_s + bytes / bytes_per_s;
+        }
+        let (xs, ys) = (&self.bytes, &self.seconds);
+        let last = xs.len() - 1;
+        if bytes <= xs[0] {
+            return ys[0];
+        }
+        if bytes >= xs[last] {
+            let slope_s_per_byte = (ys[last] - ys[last - 1]) / (xs[last] - xs[last - 1]);
+            return ys[last] + (bytes - xs[last]) * slope_s_per_byte.max(0.0);
+        }
+        let hi = xs.partition_point(|&x| x < bytes);
+        let lo = hi - 1;
+        let f = (bytes / xs[lo]).ln() / (xs[hi] / xs[lo]).ln();
+        (ys[lo].ln() * (1.0 - f) + ys[hi].ln() * f).exp()
+    }
+}
+
+/// Fitted time of one GEMM (`m` tokens, `k` inputs, `n` outputs) on one GPU for one weight type:
+/// `t0 + smax_p(2mnk / (η_c·peak), bytes / (η_bw·BW) · (1 + n_half/n)) + quant·m·k`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GemmFit {
+    /// Launch and tail latency of one GEMM.
+    pub t0_s: f64,
+    /// Compute efficiency against the peak of the weight type.
+    pub eta_compute: f64,
+    /// Memory efficiency against the bandwidth.
+    pub eta_bw: f64,
+    /// Exponent of the smooth maximum between the compute and memory times.
+    pub smax_p: f64,
+    /// Output width below which narrow GEMMs fall short of the memory roofline.
+    pub n_half: f64,
+    /// Per input element cost of quantising activations (FP8 kernels).
+    pub quant_s_per_elem: f64,
+}
+
+/// Fitted FlashAttention prefill time, a tile model: the causal query × key tiles of every
+/// (sequence, head group) spread over the SMs, bounded below by the longest tile chain.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrefillAttentionFit {
+    /// The kernel the numbers were measured on, e.g. `fa3` or `fa2`.
+    pub kernel: String,
+    /// Query rows per tile.
+    pub tile_m: u32,
+    /// Key columns per tile.
+    pub tile_n: u32,
+    /// Whether the query heads sharing a KV head share tiles (FA3's PackGQA).
+    pub pack_gqa: bool,
+    /// Launch latency.
+    pub t0_s: f64,
+    /// Tensor-core efficiency of a full tile against the BF16 peak.
+    pub eta: f64,
+    /// Fixed cost of one CTA (prologue, epilogue, KV-cache write of its rows).
+    pub cta_s: f64,
+    /// Exponent of the smooth maximum between total work and the longest chain.
+    pub smax_p: f64,
+    /// Per token and head cost (loads, rotary, cache writes).
+    pub tok_head_s: f64,
+    /// Exponent of the GQA ratio on the tile time.
+    pub gqa_alpha: f64,
+    /// Exponent of the GQA ratio on the per-token cost.
+    pub gqa_beta: f64,
+}
+
+/// Fitted decode (one query token) attention time, affine in the KV read for a fixed batch:
+/// `smax_p(t0, c·B·hkv) + KV_bytes / (η·BW) · max(1, n_sat / (B·hkv))^γ`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecodeAttentionFit {
+    /// Launch latency.
+    pub t0_s: f64,
+    /// KV read efficiency against the bandwidth, with enough work items.
+    pub eta_kv: f64,
+    /// Cost of one (sequence, KV head) work item.
+    pub seq_kvhead_s: f64,
+    /// Exponent of the smooth maximum between launch latency and work-item cost.
+    pub smax_p: f64,
+    /// Work items (sequences × KV heads) needed to saturate the bandwidth.
+    pub n_sat: f64,
+    /// How fast the bandwidth falls below `n_sat` work items.
+    pub gamma: f64,
+}
+
+/// One GPU type: datasheet rates, price, and the fitted kernel times of the step-time model.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GpuSpec {
     /// Catalog key, e.g. `H100-SXM`.
     pub name: String,
-    /// Free text: where the numbers come from (measured, reused, estimated).
+    /// Free text: where the numbers come from (measured, derived from another GPU, estimated).
     #[serde(default)]
     pub calibration: String,
+    /// True when the kernel fits come from measurements on this GPU; false when derived.
+    #[serde(default)]
+    pub measured: bool,
     /// Dense BF16 tensor-core rate.
     pub peak_bf16_flops_per_s: f64,
+    /// Dense FP8 tensor-core rate; absent on GPUs without FP8 tensor cores.
+    #[serde(default)]
+    pub peak_fp8_flops_per_s: Option<f64>,
     /// Device memory bandwidth.
     pub mem_bw_bytes_per_s: f64,
     /// Usable device memory as reported by the driver.
     pub mem_bytes: u64,
+    /// Streaming multiprocessors (the attention tile model spreads tiles over them).
+    pub sm_count: u32,
     /// Default on-demand price per GPU-hour; an overridable estimate.
     pub usd_per_hour: f64,
     /// vLLM default budget class; derived from memory and name when absent.
     #[serde(default)]
     pub budget_class: Option<BudgetClass>,
-    /// GEMM efficiency relative to peak.
-    pub eta_compute: f64,
-    /// Weight-streaming efficiency relative to bandwidth.
-    pub eta_weight_bw: f64,
-    /// Per-layer latency of the four GEMMs on top of the roofline.
-    pub linear_floor_s_per_layer: f64,
     /// Element-wise kernels (norms, rotary, SiLU-mul, residual add) efficiency vs bandwidth.
     pub eta_elementwise_bw: f64,
     /// Per-layer latency of the element-wise kernels.
     pub elementwise_floor_s_per_layer: f64,
-    /// Attention FLOP efficiency relative to peak (causal FLOP count).
-    pub eta_attention: f64,
-    /// KV-cache read efficiency relative to bandwidth.
-    pub eta_kv_bw: f64,
-    /// Per-layer attention kernel latency.
-    pub attention_floor_s_per_layer: f64,
-    /// Per-sequence attention cost per layer.
-    pub attention_s_per_seq_per_layer: f64,
     /// Per-step host and sampler time not hidden behind GPU work.
     pub step_overhead_s: f64,
     /// Per-scheduled-sequence host time per step.
     pub seq_overhead_s: f64,
-    /// All-reduce fits by TP degree; TP degrees not listed are unsupported on this GPU.
+    /// Extra per-step host time with tensor parallelism (broadcast of the schedule, gather of
+    /// sampled tokens between worker processes).
+    #[serde(default)]
+    pub tp_step_overhead_s: f64,
+    /// BF16 GEMMs.
+    pub gemm_bf16: GemmFit,
+    /// FP8 GEMMs (weights and activations in FP8); absent without FP8 tensor cores.
+    #[serde(default)]
+    pub gemm_fp8: Option<GemmFit>,
+    /// Prefill attention with a BF16 KV cache.
+    pub prefill_attention_bf16: PrefillAttentionFit,
+    /// Prefill attention with an FP8 KV cache; the BF16 fit is used when absent.
+    #[serde(default)]
+    pub prefill_attention_fp8: Option<PrefillAttentionFit>,
+    /// Decode attention with a BF16 KV cache.
+    pub decode_attention_bf16: DecodeAttentionFit,
+    /// Decode attention with an FP8 KV cache; the BF16 fit at one byte per element when absent.
+    #[serde(default)]
+    pub decode_attention_fp8: Option<DecodeAttentionFit>,
+    /// All-reduce times by TP degree; TP degrees not listed are unsupported on this GPU.
     #[serde(default)]
     pub all_reduce: Vec<AllReduceFit>,
 }
@@ -114,7 +228,7 @@ impl GpuSpec {
         self.all_reduce
             .iter()
             .find(|fit| fit.tp == tp)
-            .map(|fit| fit.latency_s + bytes / fit.bytes_per_s)
+            .map(|fit| fit.time_s(bytes))
     }
 }
 
@@ -303,49 +417,137 @@ fn check_non_negative(what: &str, value: f64) -> Result<(), String> {
     }
 }
 
-fn validate_gpu(gpu: &GpuSpec) -> Result<(), String> {
-    check_positive("peak_bf16_flops_per_s", gpu.peak_bf16_flops_per_s)?;
-    check_positive("mem_bw_bytes_per_s", gpu.mem_bw_bytes_per_s)?;
-    check_positive("mem_bytes", gpu.mem_bytes as f64)?;
-    check_non_negative("usd_per_hour", gpu.usd_per_hour)?;
-    for (what, eta) in [
-        ("eta_compute", gpu.eta_compute),
-        ("eta_weight_bw", gpu.eta_weight_bw),
-        ("eta_elementwise_bw", gpu.eta_elementwise_bw),
-        ("eta_attention", gpu.eta_attention),
-        ("eta_kv_bw", gpu.eta_kv_bw),
-    ] {
-        check_positive(what, eta)?;
-        if eta > 1.0 {
+fn check_efficiency(what: &str, eta: f64) -> Result<(), String> {
+    check_positive(what, eta)?;
+    // Fitted efficiencies may pass 1 a little where a datasheet rate is conservative; more
+    // than that is a typo.
+    if eta > 1.5 {
+        return Err(format!(
+            "{what} is an efficiency and must be at most 1.5, got {eta}"
+        ));
+    }
+    Ok(())
+}
+
+fn check_exponent(what: &str, p: f64) -> Result<(), String> {
+    if p.is_finite() && (1.0..=64.0).contains(&p) {
+        Ok(())
+    } else {
+        Err(format!("{what} must be between 1 and 64, got {p}"))
+    }
+}
+
+fn validate_gemm(what: &str, fit: &GemmFit) -> Result<(), String> {
+    check_non_negative(&format!("{what}.t0_s"), fit.t0_s)?;
+    check_efficiency(&format!("{what}.eta_compute"), fit.eta_compute)?;
+    check_efficiency(&format!("{what}.eta_bw"), fit.eta_bw)?;
+    check_exponent(&format!("{what}.smax_p"), fit.smax_p)?;
+    check_non_negative(&format!("{what}.n_half"), fit.n_half)?;
+    check_non_negative(&format!("{what}.quant_s_per_elem"), fit.quant_s_per_elem)
+}
+
+fn validate_prefill(what: &str, fit: &PrefillAttentionFit) -> Result<(), String> {
+    if fit.tile_m == 0 || fit.tile_n == 0 {
+        return Err(format!("{what}: tile_m and tile_n must be at least 1"));
+    }
+    check_non_negative(&format!("{what}.t0_s"), fit.t0_s)?;
+    check_efficiency(&format!("{what}.eta"), fit.eta)?;
+    check_non_negative(&format!("{what}.cta_s"), fit.cta_s)?;
+    check_exponent(&format!("{what}.smax_p"), fit.smax_p)?;
+    check_non_negative(&format!("{what}.tok_head_s"), fit.tok_head_s)?;
+    for (name, value) in [("gqa_alpha", fit.gqa_alpha), ("gqa_beta", fit.gqa_beta)] {
+        if !(value.is_finite() && value.abs() <= 2.0) {
             return Err(format!(
-                "{what} is an efficiency and must be at most 1, got {eta}"
+                "{what}.{name} must be between -2 and 2, got {value}"
             ));
         }
     }
-    check_non_negative("linear_floor_s_per_layer", gpu.linear_floor_s_per_layer)?;
+    Ok(())
+}
+
+fn validate_decode(what: &str, fit: &DecodeAttentionFit) -> Result<(), String> {
+    check_non_negative(&format!("{what}.t0_s"), fit.t0_s)?;
+    check_efficiency(&format!("{what}.eta_kv"), fit.eta_kv)?;
+    check_non_negative(&format!("{what}.seq_kvhead_s"), fit.seq_kvhead_s)?;
+    check_exponent(&format!("{what}.smax_p"), fit.smax_p)?;
+    check_non_negative(&format!("{what}.n_sat"), fit.n_sat)?;
+    if !(fit.gamma.is_finite() && (0.0..=4.0).contains(&fit.gamma)) {
+        return Err(format!(
+            "{what}.gamma must be between 0 and 4, got {}",
+            fit.gamma
+        ));
+    }
+    Ok(())
+}
+
+fn validate_all_reduce(i: usize, fit: &AllReduceFit) -> Result<(), String> {
+    if fit.tp < 2 {
+        return Err(format!(
+            "all_reduce[{i}]: tp must be at least 2, got {}",
+            fit.tp
+        ));
+    }
+    match (fit.latency_s, fit.bytes_per_s, fit.bytes.is_empty()) {
+        (Some(latency_s), Some(bytes_per_s), true) if fit.seconds.is_empty() => {
+            check_non_negative("all_reduce latency_s", latency_s)?;
+            check_positive("all_reduce bytes_per_s", bytes_per_s)
+        }
+        (None, None, false) => {
+            if fit.bytes.len() != fit.seconds.len() || fit.bytes.len() < 2 {
+                return Err(format!(
+                    "all_reduce[{i}]: bytes and seconds must have the same length, at least 2"
+                ));
+            }
+            for (&b, &t) in fit.bytes.iter().zip(&fit.seconds) {
+                check_positive("all_reduce bytes", b)?;
+                check_positive("all_reduce seconds", t)?;
+            }
+            if fit.bytes.windows(2).any(|w| w[0] >= w[1]) {
+                return Err(format!("all_reduce[{i}]: bytes must increase"));
+            }
+            Ok(())
+        }
+        _ => Err(format!(
+            "all_reduce[{i}]: give either a measured table (bytes, seconds) or an estimate \
+             (latency_s, bytes_per_s)"
+        )),
+    }
+}
+
+fn validate_gpu(gpu: &GpuSpec) -> Result<(), String> {
+    check_positive("peak_bf16_flops_per_s", gpu.peak_bf16_flops_per_s)?;
+    if let Some(peak) = gpu.peak_fp8_flops_per_s {
+        check_positive("peak_fp8_flops_per_s", peak)?;
+    }
+    check_positive("mem_bw_bytes_per_s", gpu.mem_bw_bytes_per_s)?;
+    check_positive("mem_bytes", gpu.mem_bytes as f64)?;
+    check_positive("sm_count", f64::from(gpu.sm_count))?;
+    check_non_negative("usd_per_hour", gpu.usd_per_hour)?;
+    check_efficiency("eta_elementwise_bw", gpu.eta_elementwise_bw)?;
     check_non_negative(
         "elementwise_floor_s_per_layer",
         gpu.elementwise_floor_s_per_layer,
     )?;
-    check_non_negative(
-        "attention_floor_s_per_layer",
-        gpu.attention_floor_s_per_layer,
-    )?;
-    check_non_negative(
-        "attention_s_per_seq_per_layer",
-        gpu.attention_s_per_seq_per_layer,
-    )?;
     check_non_negative("step_overhead_s", gpu.step_overhead_s)?;
     check_non_negative("seq_overhead_s", gpu.seq_overhead_s)?;
-    for (i, fit) in gpu.all_reduce.iter().enumerate() {
-        if fit.tp < 2 {
-            return Err(format!(
-                "all_reduce[{i}]: tp must be at least 2, got {}",
-                fit.tp
-            ));
+    check_non_negative("tp_step_overhead_s", gpu.tp_step_overhead_s)?;
+    validate_gemm("gemm_bf16", &gpu.gemm_bf16)?;
+    if let Some(fit) = &gpu.gemm_fp8 {
+        if gpu.peak_fp8_flops_per_s.is_none() {
+            return Err("gemm_fp8 needs peak_fp8_flops_per_s".into());
         }
-        check_non_negative("all_reduce latency_s", fit.latency_s)?;
-        check_positive("all_reduce bytes_per_s", fit.bytes_per_s)?;
+        validate_gemm("gemm_fp8", fit)?;
+    }
+    validate_prefill("prefill_attention_bf16", &gpu.prefill_attention_bf16)?;
+    if let Some(fit) = &gpu.prefill_attention_fp8 {
+        validate_prefill("prefill_attention_fp8", fit)?;
+    }
+    validate_decode("decode_attention_bf16", &gpu.decode_attention_bf16)?;
+    if let Some(fit) = &gpu.decode_attention_fp8 {
+        validate_decode("decode_attention_fp8", fit)?;
+    }
+    for (i, fit) in gpu.all_reduce.iter().enumerate() {
+        validate_all_reduce(i, fit)?;
         if gpu.all_reduce[..i].iter().any(|other| other.tp == fit.tp) {
             return Err(format!("all_reduce: tp {} listed twice", fit.tp));
         }

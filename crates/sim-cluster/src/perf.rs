@@ -1,27 +1,32 @@
 //! Time of one vLLM engine step on one replica, from the step's shape.
 //!
-//! `T = T_lin + T_elem + T_att + T_comm + T_fixed`, all per step on one TP rank:
-//! * `T_lin = L·floor_lin + smoothmax(n·F_tok + S·F_head, W)` where `n` is the token count padded
-//!   to a CUDA-graph size, `F_tok` the time of one token's body GEMM FLOPs at `η_c·peak`, `F_head`
-//!   that of one LM-head row, and `W` the time to stream the body and head weights at `η_m·BW`.
-//! * `T_elem = L·floor_elem + n·E_tok` for norms, rotary, SiLU-mul and residual adds.
-//! * `T_att = L·floor_att + L·c_seq·seqs + smoothmax(A·F_att, K·R_kv) + N·W_kv` with `A` the
-//!   causal attention FLOP-tokens, `K` the KV tokens read and `N` the new tokens written.
-//! * `T_comm = 2·L·(latency + n·d·2 / bw)` for TP > 1.
-//! * `T_fixed = step_overhead + seq_overhead·seqs`.
+//! Each kernel family has its own fitted form (the catalog's `[[gpu]]` entries, regenerated from
+//! measured vLLM kernel times by `crates/sim-cluster/fit/fit_catalog.py`; `docs/calibration.md`
+//! has the forms, the data and the error table). Per step on one TP rank, with `L` layers and
+//! `n` new tokens padded to a CUDA-graph size:
+//! * GEMMs: `L·(QKV + O + gate-up + down)` at `m = n`, plus the LM head at `m` = sampled
+//!   sequences, each `t0 + smax_p(compute, memory) + activation quantisation`.
+//! * Element-wise kernels (norms, rotary, SiLU-mul, residual add): `L·(floor + n·bytes/BW)`.
+//! * Attention: prefill chunks through a FlashAttention tile model (causal tile pairs spread over
+//!   the SMs, bounded by the longest chain of tiles), decodes through a form affine in the KV
+//!   read; one launch when both share a step.
+//! * Tensor parallelism: two all-reduces per layer of `n·hidden·2` bytes from the measured table,
+//!   plus a per-step host cost.
+//! * Host: per step and per scheduled sequence.
 //!
-//! `smoothmax(a, b) = sqrt(a² + b²)`: the Vidur GEMM data fit better with exponent 2 than 3
-//! (mean absolute log error 4.3 % vs 5.0 % on A100, 7.2 % vs 8.2 % on H100), and it costs one
-//! square root. For a decode-only step both attention inputs equal `ctx + batch`, so
-//! `smoothmax(X·F_att, X·R_kv) = X·smoothmax(F_att, R_kv)`: decode time is exactly affine in
-//! the total context, which [`StepTimeModel::decode_affine`] exposes.
+//! For a decode-only step everything but the KV read depends on the batch only, so decode time
+//! is exactly affine in the total context, which [`StepTimeModel::decode_affine`] exposes and the
+//! engine's closed-form decode runs rely on.
 
-use crate::catalog::{ACTIVATION_BYTES, GpuSpec, ModelSpec};
+use crate::catalog::{
+    ACTIVATION_BYTES, DecodeAttentionFit, GemmFit, GpuSpec, ModelSpec, PrefillAttentionFit,
+};
 
 /// Largest token count vLLM captures a CUDA graph for; larger steps run eagerly, unpadded.
 pub const DEFAULT_CUDA_GRAPH_MAX_TOKENS: u32 = 512;
 
-/// Aggregate shape of one engine step, built by calling [`StepShape::add`] per scheduled request.
+/// Aggregate shape of one engine step, built with [`StepTimeModel::add`] per scheduled request
+/// (or [`StepShape::decode`] for a decode-only step).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct StepShape {
     /// New tokens in the step, `N = Σ q_i`.
@@ -30,10 +35,20 @@ pub struct StepShape {
     pub num_seqs: u32,
     /// Requests that produce a token this step (decodes and prefills that finish their prompt).
     pub num_sampled: u32,
-    /// Causal attention work in token units, `Σ q_i·(c_i + (q_i+1)/2)`.
-    pub attn_flop_tokens: f64,
-    /// KV tokens read, `Σ (c_i + q_i)`.
-    pub kv_read_tokens: u64,
+    /// Requests with one new token (the decode attention path).
+    pub decode_seqs: u32,
+    /// KV tokens the decodes attend to, `Σ (c_i + 1)`.
+    pub decode_kv_tokens: u64,
+    /// Requests with more than one new token (the prefill attention path).
+    pub prefill_seqs: u32,
+    /// New tokens of the prefill chunks.
+    pub prefill_tokens: u32,
+    /// Thread blocks (query tiles × head groups) of the prefill chunks.
+    pub prefill_ctas: f64,
+    /// Query × key tile pairs under the causal mask, over all head groups.
+    pub prefill_pairs: f64,
+    /// Longest chain of key tiles one query tile walks.
+    pub prefill_chain: u32,
 }
 
 impl StepShape {
@@ -48,20 +63,10 @@ impl StepShape {
             num_tokens: batch,
             num_seqs: batch,
             num_sampled: batch,
-            attn_flop_tokens: ctx_tokens as f64 + f64::from(batch),
-            kv_read_tokens: ctx_tokens + u64::from(batch),
+            decode_seqs: batch,
+            decode_kv_tokens: ctx_tokens + u64::from(batch),
+            ..StepShape::default()
         }
-    }
-
-    /// Adds one request with `new_tokens` scheduled on top of `cached_tokens` already in the KV
-    /// cache; `samples` is true when the request emits a token this step.
-    pub fn add(&mut self, new_tokens: u32, cached_tokens: u32, samples: bool) {
-        let q = f64::from(new_tokens);
-        self.num_tokens += new_tokens;
-        self.num_seqs += 1;
-        self.num_sampled += u32::from(samples);
-        self.attn_flop_tokens += q * (f64::from(cached_tokens) + (q + 1.0) * 0.5);
-        self.kv_read_tokens += u64::from(cached_tokens) + u64::from(new_tokens);
     }
 }
 
@@ -88,33 +93,14 @@ impl StepTimeParts {
     }
 }
 
-/// Precomputed step-time coefficients for one (GPU, model, TP) combination.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StepTimeModel {
-    layers: f64,
-    cuda_graph_max_tokens: u32,
-    lin_floor_s: f64,
-    lin_s_per_token: f64,
-    head_s_per_sample: f64,
-    weight_body_s: f64,
-    weight_s: f64,
-    elem_floor_s: f64,
-    elem_s_per_token: f64,
-    att_floor_s: f64,
-    att_s_per_seq: f64,
-    att_s_per_flop_token: f64,
-    kv_s_per_read_token: f64,
-    att_decode_s_per_token: f64,
-    kv_s_per_write_token: f64,
-    comm_floor_s: f64,
-    comm_s_per_token: f64,
-    step_overhead_s: f64,
-    seq_overhead_s: f64,
-}
-
+/// Smooth maximum `(a^p + b^p)^(1/p)` of two non-negative times.
 #[inline]
-fn smoothmax(a: f64, b: f64) -> f64 {
-    (a * a + b * b).sqrt()
+pub fn smax_p(a: f64, b: f64, p: f64) -> f64 {
+    let m = a.max(b);
+    if m <= 0.0 {
+        return 0.0;
+    }
+    m * ((a / m).powf(p) + (b / m).powf(p)).powf(1.0 / p)
 }
 
 /// Token count after CUDA-graph padding: 1, 2, 4, then multiples of 8 up to `max`; larger
@@ -130,32 +116,289 @@ pub fn cuda_graph_padded_tokens(num_tokens: u32, max: u32) -> u32 {
     }
 }
 
+/// Precision of the GEMM weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightDtype {
+    /// BF16 (or FP16) weights and activations.
+    Bf16,
+    /// FP8 weights; activations quantised to FP8 where the GPU has FP8 tensor cores.
+    Fp8,
+}
+
+/// Precision of the KV cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KvDtype {
+    /// BF16 (or FP16) KV cache.
+    Bf16,
+    /// FP8 KV cache.
+    Fp8,
+}
+
+/// One GEMM kernel family on one GPU, with the byte widths it streams.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Gemm {
+    fit: GemmFit,
+    peak_flops_per_s: f64,
+    mem_bw_bytes_per_s: f64,
+    weight_bytes: f64,
+    input_bytes: f64,
+}
+
+impl Gemm {
+    /// The GEMM kernels a GPU runs for `dtype` weights: FP8 tensor cores when it has them,
+    /// otherwise BF16 kernels that read one-byte weights (weight-only FP8, as vLLM's Marlin path).
+    fn new(gpu: &GpuSpec, dtype: WeightDtype) -> Gemm {
+        let bf16 = Gemm {
+            fit: gpu.gemm_bf16,
+            peak_flops_per_s: gpu.peak_bf16_flops_per_s,
+            mem_bw_bytes_per_s: gpu.mem_bw_bytes_per_s,
+            weight_bytes: 2.0,
+            input_bytes: ACTIVATION_BYTES,
+        };
+        match (dtype, gpu.gemm_fp8, gpu.peak_fp8_flops_per_s) {
+            (WeightDtype::Bf16, _, _) => bf16,
+            (WeightDtype::Fp8, Some(fit), Some(peak)) => Gemm {
+                fit,
+                peak_flops_per_s: peak,
+                weight_bytes: 1.0,
+                input_bytes: 1.0,
+                ..bf16
+            },
+            (WeightDtype::Fp8, _, _) => Gemm {
+                weight_bytes: 1.0,
+                ..bf16
+            },
+        }
+    }
+
+    #[inline]
+    fn time_s(&self, m: f64, n: f64, k: f64) -> f64 {
+        let f = &self.fit;
+        let compute = 2.0 * m * n * k / (f.eta_compute * self.peak_flops_per_s);
+        let bytes = n * k * self.weight_bytes + m * k * self.input_bytes + m * n * ACTIVATION_BYTES;
+        let memory = bytes / (f.eta_bw * self.mem_bw_bytes_per_s) * (1.0 + f.n_half / n);
+        f.t0_s + smax_p(compute, memory, f.smax_p) + f.quant_s_per_elem * m * k
+    }
+}
+
+/// Time of one GEMM of `m` tokens, `k` inputs and `n` outputs on `gpu` (one kernel call).
+pub fn gemm_time_s(gpu: &GpuSpec, dtype: WeightDtype, m: f64, n: f64, k: f64) -> f64 {
+    Gemm::new(gpu, dtype).time_s(m, n, k)
+}
+
+/// The prefill tile model for one head geometry.
+#[derive(Debug, Clone, PartialEq)]
+struct Prefill {
+    fit: PrefillAttentionFit,
+    /// Head groups that get their own query tiles: KV heads with PackGQA, query heads without.
+    groups: f64,
+    /// Query rows one query tile covers in token positions (`tile_m / r` with PackGQA).
+    tokens_per_q_tile: f64,
+    /// Query rows per token in a tile (`r` with PackGQA, else 1).
+    rows_per_token: f64,
+    tile_n: f64,
+    sm_count: f64,
+    /// Time of one full tile pair on one SM.
+    tile_pair_s: f64,
+    /// Per-token cost of all heads.
+    token_s: f64,
+}
+
+impl Prefill {
+    fn new(fit: &PrefillAttentionFit, gpu: &GpuSpec, hq: f64, hkv: f64, head_dim: f64) -> Prefill {
+        let r = hq / hkv;
+        let (groups, rows_per_token) = if fit.pack_gqa { (hkv, r) } else { (hq, 1.0) };
+        let tile_m = f64::from(fit.tile_m);
+        let tile_n = f64::from(fit.tile_n);
+        let sm_count = f64::from(gpu.sm_count);
+        let tile_pair_s = tile_m * tile_n * 4.0 * head_dim
+            / (fit.eta * gpu.peak_bf16_flops_per_s / sm_count)
+            * r.powf(fit.gqa_alpha);
+        Prefill {
+            fit: fit.clone(),
+            groups,
+            tokens_per_q_tile: tile_m / rows_per_token,
+            rows_per_token,
+            tile_n,
+            sm_count,
+            tile_pair_s,
+            token_s: fit.tok_head_s * (hq + hkv) * r.powf(fit.gqa_beta),
+        }
+    }
+
+    /// Adds one chunk of `q` new tokens on top of `c` cached ones to `shape`'s tile counts.
+    fn add(&self, shape: &mut StepShape, q: u32, c: u32) {
+        let tile_m = f64::from(self.fit.tile_m);
+        let q_f = f64::from(q);
+        let c_f = f64::from(c);
+        let q_tiles = (q_f * self.rows_per_token / tile_m).ceil();
+        let mut pairs = 0.0;
+        let mut i = 0.0;
+        while i < q_tiles {
+            // The last query position this tile holds decides how many key tiles it visits.
+            let last = ((i + 1.0) * self.tokens_per_q_tile).floor().clamp(1.0, q_f);
+            pairs += ((c_f + last) / self.tile_n).ceil();
+            i += 1.0;
+        }
+        shape.prefill_ctas += self.groups * q_tiles;
+        shape.prefill_pairs += self.groups * pairs;
+        let chain = (u64::from(c) + u64::from(q)).div_ceil(self.fit.tile_n as u64);
+        shape.prefill_chain = shape
+            .prefill_chain
+            .max(u32::try_from(chain).unwrap_or(u32::MAX));
+    }
+
+    /// One layer's prefill attention for the chunks accumulated in `shape`.
+    #[inline]
+    fn time_s(&self, shape: &StepShape) -> f64 {
+        let f = &self.fit;
+        let spread =
+            (shape.prefill_ctas * f.cta_s + shape.prefill_pairs * self.tile_pair_s) / self.sm_count;
+        let chain = f.cta_s + f64::from(shape.prefill_chain) * self.tile_pair_s;
+        f.t0_s + smax_p(spread, chain, f.smax_p) + self.token_s * f64::from(shape.prefill_tokens)
+    }
+}
+
+/// Time of one prefill attention call over `batch` sequences of `isl` tokens each with no cached
+/// prefix (the shape of the measured rows), per layer on one GPU holding `hq` query and `hkv` KV
+/// heads.
+pub fn prefill_attention_time_s(
+    gpu: &GpuSpec,
+    kv: KvDtype,
+    batch: u32,
+    isl: u32,
+    hq: u32,
+    hkv: u32,
+    head_dim: u32,
+) -> f64 {
+    let fit = prefill_fit(gpu, kv);
+    let prefill = Prefill::new(fit, gpu, f64::from(hq), f64::from(hkv), f64::from(head_dim));
+    let mut shape = StepShape::new();
+    for _ in 0..batch {
+        prefill.add(&mut shape, isl, 0);
+        shape.prefill_tokens += isl;
+    }
+    prefill.time_s(&shape)
+}
+
+fn prefill_fit(gpu: &GpuSpec, kv: KvDtype) -> &PrefillAttentionFit {
+    match (kv, &gpu.prefill_attention_fp8) {
+        (KvDtype::Fp8, Some(fit)) => fit,
+        _ => &gpu.prefill_attention_bf16,
+    }
+}
+
+/// The decode attention form for one head geometry.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Decode {
+    fit: DecodeAttentionFit,
+    hkv: f64,
+    /// KV read time of one token at full efficiency.
+    kv_token_s: f64,
+}
+
+impl Decode {
+    fn new(gpu: &GpuSpec, kv: KvDtype, hkv: f64, head_dim: f64) -> Decode {
+        let (fit, kv_bytes) = match (kv, gpu.decode_attention_fp8) {
+            (KvDtype::Fp8, Some(fit)) => (fit, 1.0),
+            (KvDtype::Fp8, None) => (gpu.decode_attention_bf16, 1.0),
+            (KvDtype::Bf16, _) => (gpu.decode_attention_bf16, 2.0),
+        };
+        Decode {
+            fit,
+            hkv,
+            kv_token_s: 2.0 * hkv * head_dim * kv_bytes / (fit.eta_kv * gpu.mem_bw_bytes_per_s),
+        }
+    }
+
+    /// One layer's decode attention for `batch` sequences: (time independent of the KV read,
+    /// time per KV token read).
+    #[inline]
+    fn terms(&self, batch: u32) -> (f64, f64) {
+        let f = &self.fit;
+        let items = f64::from(batch) * self.hkv;
+        let fixed = smax_p(f.t0_s, f.seq_kvhead_s * items, f.smax_p);
+        let per_token = self.kv_token_s * (f.n_sat / items).max(1.0).powf(f.gamma);
+        (fixed, per_token)
+    }
+}
+
+/// Time of one decode attention call over `batch` sequences each attending `kv_len` tokens
+/// (the new one included), per layer on one GPU holding `hkv` KV heads.
+pub fn decode_attention_time_s(
+    gpu: &GpuSpec,
+    kv: KvDtype,
+    batch: u32,
+    kv_len: u64,
+    hkv: u32,
+    head_dim: u32,
+) -> f64 {
+    let decode = Decode::new(gpu, kv, f64::from(hkv), f64::from(head_dim));
+    let (fixed, per_token) = decode.terms(batch);
+    fixed + per_token * (f64::from(batch) * kv_len as f64)
+}
+
+/// Padded token counts whose body time is precomputed: 1, 2, 4, 8, 16, ..., 512.
+const BODY_CACHE_LEN: usize = 3 + (DEFAULT_CUDA_GRAPH_MAX_TOKENS / 8) as usize;
+
+fn body_cache_index(padded: u32) -> Option<usize> {
+    match padded {
+        1 => Some(0),
+        2 => Some(1),
+        4 => Some(2),
+        n if n.is_multiple_of(8) && n <= DEFAULT_CUDA_GRAPH_MAX_TOKENS => {
+            Some(2 + (n / 8) as usize)
+        }
+        _ => None,
+    }
+}
+
+/// Precomputed step-time terms for one (GPU, model, TP) combination.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepTimeModel {
+    layers: f64,
+    cuda_graph_max_tokens: u32,
+    gemm: Gemm,
+    head_gemm: Gemm,
+    /// (n, k) of the QKV, O, gate-up and down projections on one rank.
+    layer_gemms: [(f64, f64); 4],
+    /// (n, k) of the LM head on one rank.
+    head_shape: (f64, f64),
+    elem_floor_s: f64,
+    elem_s_per_token: f64,
+    prefill: Prefill,
+    decode: Decode,
+    /// Two all-reduces per layer; none at TP 1.
+    all_reduce: Option<crate::catalog::AllReduceFit>,
+    all_reduce_bytes_per_token: f64,
+    step_overhead_s: f64,
+    seq_overhead_s: f64,
+    /// Linear + element-wise + all-reduce time of all layers per padded token count.
+    body_cache: [(f64, f64, f64); BODY_CACHE_LEN],
+}
+
 impl StepTimeModel {
     /// Builds the model for `model` on `tp` GPUs of type `gpu`. Fails when the TP degree does
     /// not divide the model or the GPU has no all-reduce entry for it.
     pub fn new(gpu: &GpuSpec, model: &ModelSpec, tp: u32) -> Result<StepTimeModel, String> {
         model.check_tp(tp)?;
         let t = f64::from(tp);
-        let layers = f64::from(model.layers);
         let d = f64::from(model.hidden);
         let dh = f64::from(model.head_dim);
         let hq = f64::from(model.q_heads) / t;
         let hkv = f64::from(model.kv_heads_per_gpu(tp));
         let ffn = f64::from(model.ffn) / t;
-        let compute = gpu.eta_compute * gpu.peak_bf16_flops_per_s;
-        let weight_bw = gpu.eta_weight_bw * gpu.mem_bw_bytes_per_s;
-        let layer_params = model.layer_params_per_gpu(tp);
-        let head_params = f64::from(model.vocab) * d / t;
-        let weight_body_s = layers * layer_params * model.weight_bytes_per_param / weight_bw;
-        let weight_head_s = head_params * model.weight_bytes_per_param / weight_bw;
-        let elem_bytes_per_token = (7.0 * d + 2.0 * (hq + hkv) * dh + 3.0 * ffn) * ACTIVATION_BYTES;
-        let att_flop_per_token = 4.0 * hq * dh;
-        let kv_bytes_per_token = 2.0 * hkv * dh * model.kv_bytes_per_elem;
-        let att_s_per_flop_token =
-            layers * att_flop_per_token / (gpu.eta_attention * gpu.peak_bf16_flops_per_s);
-        let kv_s_per_read_token =
-            layers * kv_bytes_per_token / (gpu.eta_kv_bw * gpu.mem_bw_bytes_per_s);
-        let (comm_floor_s, comm_s_per_token) = if tp > 1 {
+        let weight = if model.weight_bytes_per_param < 2.0 {
+            WeightDtype::Fp8
+        } else {
+            WeightDtype::Bf16
+        };
+        let kv = if model.kv_bytes_per_elem < 2.0 {
+            KvDtype::Fp8
+        } else {
+            KvDtype::Bf16
+        };
+        let all_reduce = if tp > 1 {
             let fit = gpu
                 .all_reduce
                 .iter()
@@ -171,35 +414,49 @@ impl StepTimeModel {
                             .join(", ")
                     )
                 })?;
-            (
-                2.0 * layers * fit.latency_s,
-                2.0 * layers * d * ACTIVATION_BYTES / fit.bytes_per_s,
-            )
+            Some(fit.clone())
         } else {
-            (0.0, 0.0)
+            None
         };
-        Ok(StepTimeModel {
+        let elem_bytes_per_token = (7.0 * d + 2.0 * (hq + hkv) * dh + 3.0 * ffn) * ACTIVATION_BYTES;
+        let layers = f64::from(model.layers);
+        let mut perf = StepTimeModel {
             layers,
             cuda_graph_max_tokens: DEFAULT_CUDA_GRAPH_MAX_TOKENS,
-            lin_floor_s: layers * gpu.linear_floor_s_per_layer,
-            lin_s_per_token: layers * 2.0 * layer_params / compute,
-            head_s_per_sample: 2.0 * head_params / compute,
-            weight_body_s,
-            weight_s: weight_body_s + weight_head_s,
+            gemm: Gemm::new(gpu, weight),
+            // vLLM keeps the LM head in BF16 under FP8 quantisation.
+            head_gemm: Gemm::new(gpu, WeightDtype::Bf16),
+            layer_gemms: [
+                ((hq + 2.0 * hkv) * dh, d),
+                (d, hq * dh),
+                (2.0 * ffn, d),
+                (d, ffn),
+            ],
+            head_shape: (f64::from(model.vocab) / t, d),
             elem_floor_s: layers * gpu.elementwise_floor_s_per_layer,
             elem_s_per_token: layers * elem_bytes_per_token
                 / (gpu.eta_elementwise_bw * gpu.mem_bw_bytes_per_s),
-            att_floor_s: layers * gpu.attention_floor_s_per_layer,
-            att_s_per_seq: layers * gpu.attention_s_per_seq_per_layer,
-            att_s_per_flop_token,
-            kv_s_per_read_token,
-            att_decode_s_per_token: smoothmax(att_s_per_flop_token, kv_s_per_read_token),
-            kv_s_per_write_token: kv_s_per_read_token,
-            comm_floor_s,
-            comm_s_per_token,
-            step_overhead_s: gpu.step_overhead_s,
+            prefill: Prefill::new(prefill_fit(gpu, kv), gpu, hq, hkv, dh),
+            decode: Decode::new(gpu, kv, hkv, dh),
+            all_reduce,
+            all_reduce_bytes_per_token: d * ACTIVATION_BYTES,
+            step_overhead_s: gpu.step_overhead_s
+                + if tp > 1 { gpu.tp_step_overhead_s } else { 0.0 },
             seq_overhead_s: gpu.seq_overhead_s,
-        })
+            body_cache: [(0.0, 0.0, 0.0); BODY_CACHE_LEN],
+        };
+        let mut cache = [(0.0, 0.0, 0.0); BODY_CACHE_LEN];
+        for (i, slot) in cache.iter_mut().enumerate() {
+            let padded = match i {
+                0 => 1,
+                1 => 2,
+                2 => 4,
+                _ => 8 * (i as u32 - 2),
+            };
+            *slot = perf.body_direct(f64::from(padded));
+        }
+        perf.body_cache = cache;
+        Ok(perf)
     }
 
     /// Sets the largest CUDA-graph capture size (0 disables padding).
@@ -207,58 +464,94 @@ impl StepTimeModel {
         self.cuda_graph_max_tokens = max_tokens;
     }
 
+    /// Adds one request with `new_tokens` scheduled on top of `cached_tokens` already in the KV
+    /// cache; `samples` is true when the request emits a token this step.
+    pub fn add(&self, shape: &mut StepShape, new_tokens: u32, cached_tokens: u32, samples: bool) {
+        shape.num_tokens += new_tokens;
+        shape.num_seqs += 1;
+        shape.num_sampled += u32::from(samples);
+        if new_tokens == 1 {
+            shape.decode_seqs += 1;
+            shape.decode_kv_tokens += u64::from(cached_tokens) + 1;
+        } else {
+            shape.prefill_seqs += 1;
+            shape.prefill_tokens += new_tokens;
+            self.prefill.add(shape, new_tokens, cached_tokens);
+        }
+    }
+
+    /// (GEMMs, element-wise, all-reduce) of all layers for `n` tokens, without the LM head.
+    fn body_direct(&self, n: f64) -> (f64, f64, f64) {
+        let mut layer_gemm_s = 0.0;
+        for &(out, inp) in &self.layer_gemms {
+            layer_gemm_s += self.gemm.time_s(n, out, inp);
+        }
+        let comm = match &self.all_reduce {
+            Some(fit) => 2.0 * self.layers * fit.time_s(n * self.all_reduce_bytes_per_token),
+            None => 0.0,
+        };
+        (
+            self.layers * layer_gemm_s,
+            self.elem_floor_s + n * self.elem_s_per_token,
+            comm,
+        )
+    }
+
+    #[inline]
+    fn body(&self, num_tokens: u32) -> (f64, f64, f64) {
+        let padded = cuda_graph_padded_tokens(num_tokens, self.cuda_graph_max_tokens);
+        match body_cache_index(padded) {
+            Some(i) => self.body_cache[i],
+            None => self.body_direct(f64::from(padded)),
+        }
+    }
+
+    #[inline]
+    fn head_s(&self, sampled: u32) -> f64 {
+        if sampled == 0 {
+            return 0.0;
+        }
+        let (n, k) = self.head_shape;
+        self.head_gemm.time_s(f64::from(sampled), n, k)
+    }
+
     /// Time of one engine step in seconds; 0 for an empty step.
     #[inline]
     pub fn step_time_s(&self, shape: &StepShape) -> f64 {
-        if shape.num_tokens == 0 {
-            return 0.0;
-        }
-        let n = f64::from(cuda_graph_padded_tokens(
-            shape.num_tokens,
-            self.cuda_graph_max_tokens,
-        ));
-        let seqs = f64::from(shape.num_seqs);
-        let flop_s =
-            n * self.lin_s_per_token + f64::from(shape.num_sampled) * self.head_s_per_sample;
-        let linear = self.lin_floor_s + smoothmax(flop_s, self.weight_s);
-        let elementwise = self.elem_floor_s + n * self.elem_s_per_token;
-        let attention = self.att_floor_s
-            + seqs * self.att_s_per_seq
-            + smoothmax(
-                shape.attn_flop_tokens * self.att_s_per_flop_token,
-                shape.kv_read_tokens as f64 * self.kv_s_per_read_token,
-            )
-            + f64::from(shape.num_tokens) * self.kv_s_per_write_token;
-        let comm = self.comm_floor_s + n * self.comm_s_per_token;
-        let fixed = self.step_overhead_s + seqs * self.seq_overhead_s;
-        linear + elementwise + attention + comm + fixed
+        self.parts(shape).total_s()
     }
 
-    /// The parts of [`Self::step_time_s`] (same arithmetic, split out).
+    /// The parts of [`Self::step_time_s`].
     pub fn parts(&self, shape: &StepShape) -> StepTimeParts {
         if shape.num_tokens == 0 {
             return StepTimeParts::default();
         }
-        let n = f64::from(cuda_graph_padded_tokens(
-            shape.num_tokens,
-            self.cuda_graph_max_tokens,
-        ));
-        let seqs = f64::from(shape.num_seqs);
-        let flop_s =
-            n * self.lin_s_per_token + f64::from(shape.num_sampled) * self.head_s_per_sample;
-        StepTimeParts {
-            linear_s: self.lin_floor_s + smoothmax(flop_s, self.weight_s),
-            elementwise_s: self.elem_floor_s + n * self.elem_s_per_token,
-            attention_s: self.att_floor_s
-                + seqs * self.att_s_per_seq
-                + smoothmax(
-                    shape.attn_flop_tokens * self.att_s_per_flop_token,
-                    shape.kv_read_tokens as f64 * self.kv_s_per_read_token,
-                )
-                + f64::from(shape.num_tokens) * self.kv_s_per_write_token,
-            comm_s: self.comm_floor_s + n * self.comm_s_per_token,
-            fixed_s: self.step_overhead_s + seqs * self.seq_overhead_s,
+        let (gemm_s, elementwise_s, comm_s) = self.body(shape.num_tokens);
+        let mut layer_attention_s = 0.0;
+        if shape.decode_seqs > 0 {
+            let (fixed, per_token) = self.decode.terms(shape.decode_seqs);
+            layer_attention_s += fixed + per_token * shape.decode_kv_tokens as f64;
         }
+        if shape.prefill_seqs > 0 {
+            layer_attention_s += self.prefill.time_s(shape);
+            if shape.decode_seqs > 0 {
+                // Prefills and decodes share one varlen attention launch.
+                layer_attention_s -= self.prefill.fit.t0_s.min(self.decode.fit.t0_s);
+            }
+        }
+        StepTimeParts {
+            linear_s: gemm_s + self.head_s(shape.num_sampled),
+            elementwise_s,
+            attention_s: self.layers * layer_attention_s,
+            comm_s,
+            fixed_s: self.step_overhead_s + f64::from(shape.num_seqs) * self.seq_overhead_s,
+        }
+    }
+
+    /// One layer's element-wise kernels for `num_tokens` tokens without CUDA-graph padding (the
+    /// quantity Vidur's `mlp.csv` measures).
+    pub fn layer_elementwise_s(&self, num_tokens: f64) -> f64 {
+        (self.elem_floor_s + num_tokens * self.elem_s_per_token) / self.layers
     }
 
     /// A decode-only step over `batch` sequences with total cached context `ctx` takes
@@ -267,47 +560,15 @@ impl StepTimeModel {
         if batch == 0 {
             return (0.0, 0.0);
         }
-        let n = f64::from(cuda_graph_padded_tokens(batch, self.cuda_graph_max_tokens));
+        let (gemm_s, elementwise_s, comm_s) = self.body(batch);
+        let (fixed, per_token) = self.decode.terms(batch);
         let b = f64::from(batch);
-        let linear = self.lin_floor_s
-            + smoothmax(
-                n * self.lin_s_per_token + b * self.head_s_per_sample,
-                self.weight_s,
-            );
-        let elementwise = self.elem_floor_s + n * self.elem_s_per_token;
-        let attention = self.att_floor_s
-            + b * self.att_s_per_seq
-            + b * self.att_decode_s_per_token
-            + b * self.kv_s_per_write_token;
-        let comm = self.comm_floor_s + n * self.comm_s_per_token;
-        let fixed = self.step_overhead_s + b * self.seq_overhead_s;
-        (
-            linear + elementwise + attention + comm + fixed,
-            self.att_decode_s_per_token,
-        )
-    }
-
-    /// One transformer layer's GEMMs and element-wise kernels for `num_tokens` tokens, without
-    /// the LM head and without CUDA-graph padding (the quantity Vidur's `mlp.csv` measures).
-    pub fn layer_linear_s(&self, num_tokens: u32) -> f64 {
-        let n = f64::from(num_tokens);
-        let body = self.lin_floor_s
-            + smoothmax(n * self.lin_s_per_token, self.weight_body_s)
-            + self.elem_floor_s
-            + n * self.elem_s_per_token;
-        body / self.layers
-    }
-
-    /// One layer's attention kernels for `shape`, without the KV-cache write (the quantity
-    /// Vidur's old `attention.csv` measures).
-    pub fn layer_attention_s(&self, shape: &StepShape) -> f64 {
-        let att = self.att_floor_s
-            + f64::from(shape.num_seqs) * self.att_s_per_seq
-            + smoothmax(
-                shape.attn_flop_tokens * self.att_s_per_flop_token,
-                shape.kv_read_tokens as f64 * self.kv_s_per_read_token,
-            );
-        att / self.layers
+        let a = (gemm_s + self.head_s(batch))
+            + elementwise_s
+            + self.layers * (fixed + per_token * b)
+            + comm_s
+            + (self.step_overhead_s + b * self.seq_overhead_s);
+        (a, self.layers * per_token)
     }
 }
 
@@ -356,15 +617,40 @@ mod tests {
 
     #[test]
     fn add_builds_the_same_shape_as_decode() {
+        let (_, perf) = models().remove(0);
         let mut shape = StepShape::new();
         for ctx in [10_u32, 200, 3000] {
-            shape.add(1, ctx, true);
+            perf.add(&mut shape, 1, ctx, true);
         }
         assert_eq!(shape, StepShape::decode(3, 3210));
         let mut prefill = StepShape::new();
-        prefill.add(4, 6, false);
-        assert_eq!(prefill.attn_flop_tokens, 4.0 * (6.0 + 2.5));
-        assert_eq!((prefill.kv_read_tokens, prefill.num_sampled), (10, 0));
+        perf.add(&mut prefill, 4, 6, false);
+        assert_eq!((prefill.prefill_seqs, prefill.prefill_tokens), (1, 4));
+        assert_eq!((prefill.decode_seqs, prefill.num_sampled), (0, 0));
+        // H100 FA3: 128 x 176 tiles with PackGQA (4 query heads per KV head for Llama-3-8B):
+        // one query tile per KV head, one key tile each, 8 KV heads.
+        assert_eq!((prefill.prefill_ctas, prefill.prefill_pairs), (8.0, 8.0));
+        assert_eq!(prefill.prefill_chain, 1);
+    }
+
+    #[test]
+    fn prefill_tiles_follow_the_causal_mask() {
+        let (_, perf) = models().remove(0);
+        // 1,000 tokens, 4 query heads per KV head packed: 32 token positions per query tile,
+        // 32 query tiles (the last one partly filled); tile i sees ceil(32(i+1)/176) key tiles.
+        let mut shape = StepShape::new();
+        perf.add(&mut shape, 1000, 0, true);
+        let pairs: f64 = (0..32)
+            .map(|i| (f64::from((32 * (i + 1)).min(1000)) / 176.0).ceil())
+            .sum();
+        assert_eq!(shape.prefill_ctas, 8.0 * 32.0);
+        assert_eq!(shape.prefill_pairs, 8.0 * pairs);
+        assert_eq!(shape.prefill_chain, 6);
+        // A cached prefix adds its key tiles to every query tile.
+        let mut cached = StepShape::new();
+        perf.add(&mut cached, 1000, 1760, true);
+        assert_eq!(cached.prefill_pairs, 8.0 * (pairs + 32.0 * 10.0));
+        assert_eq!(cached.prefill_chain, 16);
     }
 
     #[test]
@@ -374,12 +660,31 @@ mod tests {
             let mut last = perf.step_time_s(&shape);
             assert_eq!(last, 0.0);
             for i in 0..40_u32 {
-                shape.add(if i % 5 == 0 { 700 } else { 1 }, 100 * i, i % 5 != 0);
+                perf.add(
+                    &mut shape,
+                    if i % 5 == 0 { 700 } else { 1 },
+                    100 * i,
+                    i % 5 != 0,
+                );
                 let t = perf.step_time_s(&shape);
                 let parts = perf.parts(&shape);
                 assert!((parts.total_s() - t).abs() <= 1e-15 * t, "{name}");
                 assert!(t > last, "{name}: step {i} {t} <= {last}");
                 last = t;
+            }
+        }
+    }
+
+    #[test]
+    fn the_body_cache_equals_direct_evaluation() {
+        for (name, perf) in models() {
+            for n in [1_u32, 2, 3, 4, 5, 8, 9, 200, 511, 512] {
+                let padded = cuda_graph_padded_tokens(n, DEFAULT_CUDA_GRAPH_MAX_TOKENS);
+                assert_eq!(
+                    perf.body(n),
+                    perf.body_direct(f64::from(padded)),
+                    "{name} n {n}"
+                );
             }
         }
     }
@@ -392,6 +697,44 @@ mod tests {
             .collect();
         assert_eq!(padded, [1, 2, 4, 4, 8, 8, 16, 512, 512, 513, 8192]);
         assert_eq!(cuda_graph_padded_tokens(3, 0), 3);
+    }
+
+    #[test]
+    fn smooth_maximum_is_bounded_by_max_and_sum() {
+        for (a, b, p) in [
+            (1.0, 2.0, 1.0),
+            (3.0, 4.0, 2.0),
+            (5.0, 0.1, 8.0),
+            (0.0, 0.0, 3.0),
+        ] {
+            let s = smax_p(a, b, p);
+            assert!(s >= a.max(b) && s <= a + b + 1e-12, "{a} {b} {p}: {s}");
+        }
+        assert!((smax_p(3.0, 4.0, 2.0) - 5.0).abs() < 1e-12);
+        assert_eq!(smax_p(1.0, 2.0, 1.0), 3.0);
+    }
+
+    #[test]
+    fn fp8_weights_and_kv_are_faster_where_memory_bound() {
+        let catalog = Catalog::builtin();
+        let h100 = catalog.gpu("H100-SXM").expect("gpu");
+        let bf16 = catalog.model("Llama-3.1-8B").expect("model").clone();
+        let mut fp8 = bf16.clone();
+        fp8.weight_bytes_per_param = 1.0;
+        fp8.kv_bytes_per_elem = 1.0;
+        let slow = StepTimeModel::new(h100, &bf16, 1).expect("bf16");
+        let fast = StepTimeModel::new(h100, &fp8, 1).expect("fp8");
+        let shape = StepShape::decode(32, 32 * 4096);
+        let (t_bf16, t_fp8) = (slow.step_time_s(&shape), fast.step_time_s(&shape));
+        assert!(t_fp8 < 0.85 * t_bf16, "{t_bf16} {t_fp8}");
+        // Ampere has no FP8 tensor cores: weight-only FP8 still halves the weight bytes.
+        let a100 = catalog.gpu("A100-80GB").expect("gpu");
+        let slow = StepTimeModel::new(a100, &bf16, 1).expect("bf16");
+        let fast = StepTimeModel::new(a100, &fp8, 1).expect("fp8");
+        assert!(
+            fast.step_time_s(&StepShape::decode(1, 512))
+                < slow.step_time_s(&StepShape::decode(1, 512))
+        );
     }
 
     #[test]
@@ -417,14 +760,13 @@ mod tests {
         let catalog = Catalog::builtin();
         let h100 = catalog.gpu("H100-SXM").expect("gpu");
         let llama70 = catalog.model("Llama-3-70B").expect("model");
-        let mut shape = StepShape::new();
-        shape.add(8192, 0, true);
-        let tp4 = StepTimeModel::new(h100, llama70, 4)
-            .expect("tp4")
-            .step_time_s(&shape);
-        let tp8 = StepTimeModel::new(h100, llama70, 8)
-            .expect("tp8")
-            .step_time_s(&shape);
-        assert!(tp8 < tp4 && tp8 > 0.4 * tp4, "{tp4} {tp8}");
+        let tp4 = StepTimeModel::new(h100, llama70, 4).expect("tp4");
+        let tp8 = StepTimeModel::new(h100, llama70, 8).expect("tp8");
+        let mut shape4 = StepShape::new();
+        tp4.add(&mut shape4, 8192, 0, true);
+        let mut shape8 = StepShape::new();
+        tp8.add(&mut shape8, 8192, 0, true);
+        let (t4, t8) = (tp4.step_time_s(&shape4), tp8.step_time_s(&shape8));
+        assert!(t8 < t4 && t8 > 0.4 * t4, "{t4} {t8}");
     }
 }

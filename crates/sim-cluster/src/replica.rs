@@ -579,7 +579,7 @@ impl Replica {
             // A one-token final prefill chunk also looks like a decode, but it emits the
             // first token, which only the single-step path reports.
             all_decode &= n == 1 && samples && seq.generated > 0;
-            shape.add(n, seq.computed, samples);
+            perf.add(&mut shape, n, seq.computed, samples);
             i += 1;
         }
         let all_running_scheduled = i == self.running.len();
@@ -605,7 +605,7 @@ impl Replica {
                 seq.step_tokens = n;
                 budget -= n;
                 let samples = n == seq.num_tokens();
-                shape.add(n, 0, samples);
+                perf.add(&mut shape, n, 0, samples);
                 if !seq.scheduled_once {
                     seq.scheduled_once = true;
                     events.push(ReplicaEvent::Scheduled {

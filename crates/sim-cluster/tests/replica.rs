@@ -149,7 +149,7 @@ fn a_lone_request_takes_one_prefill_step_then_one_step_per_token() {
     assert_eq!(run.preemptions, 0);
     let perf = perf();
     let mut shape = sim_cluster::perf::StepShape::default();
-    shape.add(1000, 0, true);
+    perf.add(&mut shape, 1000, 0, true);
     let prefill = SimDuration::from_secs_f64(perf.step_time_s(&shape));
     assert_eq!(o.first_token, SimTime::ZERO + prefill);
     // The fused path gives the same answer to within rounding.
@@ -177,7 +177,7 @@ fn long_prompts_are_chunked_by_the_token_budget() {
     let perf = perf();
     let step = |n: u32, c: u32, samples: bool| {
         let mut s = sim_cluster::perf::StepShape::default();
-        s.add(n, c, samples);
+        perf.add(&mut s, n, c, samples);
         SimDuration::from_secs_f64(perf.step_time_s(&s))
     };
     let expected =

@@ -180,7 +180,7 @@ pub fn render_warnings(warnings: &[Warning]) -> String {
 }
 
 #[derive(Serialize)]
-struct ResolvedWire {
+struct ResolvedWire<'a> {
     max_num_seqs: u32,
     max_num_batched_tokens: u32,
     max_model_len: u32,
@@ -189,6 +189,10 @@ struct ResolvedWire {
     usd_per_gpu_hour: f64,
     nodes: u32,
     max_nodes: u32,
+    /// Whether the GPU's kernel times were measured on it (false: derived from another GPU).
+    gpu_measured: bool,
+    /// Where the GPU's step-time numbers come from (the catalog's `calibration` text).
+    gpu_calibration: &'a str,
 }
 
 #[derive(Serialize)]
@@ -231,7 +235,7 @@ struct SummaryWire<'a> {
     preemptions_total: u64,
     engine_steps_total: u64,
     events_total: u64,
-    resolved: ResolvedWire,
+    resolved: ResolvedWire<'a>,
     scenario: &'a toml::Table,
 }
 
@@ -336,6 +340,8 @@ pub fn write_summary_json(
             usd_per_gpu_hour: r.usd_per_gpu_hour,
             nodes: r.nodes,
             max_nodes: r.max_nodes,
+            gpu_measured: scenario.spec.gpu.measured,
+            gpu_calibration: &scenario.spec.gpu.calibration,
         },
         scenario: &scenario.source,
     };
@@ -511,6 +517,14 @@ pub fn render_text(scenario: &Scenario, summary: &Summary) -> String {
         "scenario {}  seed {}  {} × {} on {} (TP {})",
         scenario.name, s.seed, spec.pods.replicas, spec.model.name, spec.gpu.name, spec.tp
     );
+    if !spec.gpu.measured {
+        let _ = writeln!(
+            out,
+            "note      {} has no kernel measurements of its own; its step times are derived \
+             (see docs/calibration.md): {}",
+            spec.gpu.name, spec.gpu.calibration
+        );
+    }
     let _ = writeln!(
         out,
         "requests  {} total, {} completed, {} failed{}",
