@@ -93,6 +93,31 @@ fn quickstart_matches_its_golden_summary_and_is_byte_identical_across_runs() {
 }
 
 #[test]
+fn a_gpu_without_measurements_says_so_in_the_summary() {
+    for (file, derived) in [("l4_derived", true), ("h100_measured", false)] {
+        let dir = tmp(file);
+        let path = format!("crates/sim-cli/test_data/models/{file}.toml");
+        let out = sim(&["run", &path, "--out", dir.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            stdout.contains("has no kernel measurements of its own"),
+            derived,
+            "{file}: {stdout}"
+        );
+        let summary = read(&dir.join("summary.json"));
+        assert!(
+            summary.contains(&format!("\"gpu_measured\": {}", !derived)),
+            "{file}: {summary}"
+        );
+    }
+}
+
+#[test]
 fn another_seed_gives_another_run() {
     let a = tmp("seed");
     let out = sim(&[

@@ -11,8 +11,8 @@ Requirements: crates/sim-cluster/fit/requirements.txt (numpy, scipy, pandas).
 
 Data:
   * aiconfigurator (NVIDIA, Apache-2.0, aiconfigurator-core 0.12.0): vLLM 0.24 kernel times for
-    H100, H200, B200 and L40S (GEMM, prefill and decode attention, CUDA-graph custom all-reduce),
-    vLLM 0.14 attention and all-reduce for A100.
+    H100, H200, B200 and L40S (GEMM, prefill and decode attention, fused MoE, CUDA-graph custom
+    all-reduce), vLLM 0.14 attention and all-reduce for A100.
   * Vidur (Microsoft, MIT): per-operator medians of eager 2024 kernels; the GEMM source for A100
     and A40 and the only element-wise source.
 
@@ -100,6 +100,7 @@ VIDUR_GEMMS = {
     "mlp_up_proj": lambda hq, hkv, d, ffn: (2 * ffn, d),                 # gate-up (gated MLP)
     "mlp_down_proj": lambda hq, hkv, d, ffn: (d, ffn),                   # down
 }
+MOE_TP = (1, 2, 4, 8)  # fused-MoE fit grid: the TP degrees the simulator runs (the data go to 32)
 ELEMENTWISE_OPS = ["input_layernorm", "post_attention_layernorm", "attn_rope", "mlp_act", "add"]
 
 # Per-step host cost: published batch-1 ITL minus the kernel sum built from the measured grid
@@ -188,6 +189,14 @@ def decode_s(p, b, L, hkv, kv_bytes, bw):
     return smax_p(p["t0_s"], p["seq_kvhead_s"] * x, p["smax_p"]) + kv * np.maximum(1.0, p["n_sat"] / x) ** p["gamma"]
 
 
+def moe_s(p, T, h, I_t, k, E, peak, bw, w_bytes):
+    """One fused-MoE layer call on one TP rank (no expert parallelism), balanced routing."""
+    active = np.minimum(E, T * k)
+    flops = 2 * T * k * 3 * h * I_t
+    nbytes = active * 3 * h * I_t * w_bytes + T * k * h * 4
+    return p["t0_s"] + smax_p(flops / (p["eta_compute"] * peak), nbytes / (p["eta_bw"] * bw), p["smax_p"]) + p["tok_s"] * T * k
+
+
 def all_reduce_s(table, size):
     """Log-log interpolation; first time below the first point, last segment's slope above the last."""
     b, t, size = np.asarray(table["bytes"], float), np.asarray(table["seconds"], float), np.asarray(size, float)
@@ -233,6 +242,14 @@ def fit_decode(b, L, hkv, kvb, t, bw, sms):
     return rounded(params(x))
 
 
+def fit_moe(T, h, I_t, k, E, t, peak, bw, w_bytes):
+    def params(x):
+        return dict(t0_s=x[0] * 1e-6, eta_compute=x[1], eta_bw=x[2], smax_p=x[3], tok_s=x[4] * 1e-9)
+    x = robust_fit(lambda x: moe_s(params(x), T, h, I_t, k, E, peak, bw, w_bytes), [5.0, 0.5, 0.7, 2.0, 0.1],
+                   [1.0, 0.05, 0.05, 1.0, 0.0], [np.inf, 1.2, 1.0, 16.0, np.inf], t)
+    return rounded(params(x))
+
+
 # ------------------------------------------------------------------ data
 def catalog_heads(catalog_text):
     """(hq, hkv) per GPU that the catalog's models reach at TP 1, 2, 4 and 8."""
@@ -242,6 +259,12 @@ def catalog_heads(catalog_text):
             if mdl["q_heads"] % tp == 0:
                 heads.add((mdl["q_heads"] // tp, -(-mdl["kv_heads"] // tp)))
     return heads
+
+
+def non_gated_moe(d):
+    """aiconfigurator's Nemotron-3 expert shapes: relu^2 experts with two matrices, not the three of
+    the gated form (Nano: hidden 2688, inter 1856, top-6 of 128; Super/Ultra: top-22 of 512)."""
+    return (((d.hidden_size == 2688) & (d.inter_size == 1856)) | ((d.topk == 22) & (d.num_experts == 512))).to_numpy()
 
 
 def load_aic(root, folder, op):
@@ -348,6 +371,23 @@ def fit_all(shared, heads):
                 bc, hc, tc = (dc[col].to_numpy(float) for col in ("batch_size", "num_key_value_heads", "t"))
                 table.add(name, "decode attention, KV %s (context file, isl = 1)" % key, "aiconfigurator",
                           pct(decode_s(p, bc, 1.0, hc, kvb, bw), tc), is_catalog_head(dc, heads))
+        mo = load_aic(cal, spec["aic"], "moe")
+        for dt, key, peak, wb in (("bfloat16", "moe_bf16", spec["peak_bf16"], 2.0), ("fp8", "moe_fp8", spec["peak_fp8"], 1.0)):
+            if mo is None:
+                break
+            # No expert parallelism (every rank holds all experts). Every kernel_source of the dtype is
+            # used: each shape was measured on the kernel vLLM picks for it (B200: TRT-LLM, CUTLASS for
+            # a few shapes).
+            d = mo[(mo.moe_dtype == dt) & (mo.moe_ep_size == 1)]
+            T, h, k, E, t = (d[col].to_numpy(float) for col in ("num_tokens", "hidden_size", "topk", "num_experts", "t"))
+            I_t = d.inter_size.to_numpy(float) / d.moe_tp_size.to_numpy(float)
+            # Fit grid: gated experts, TP 1-8, and HBM-valid rows (as for decode: the benchmark re-reads
+            # one layer's experts, so weight sets under 2x L2 are served from L2, up to 3x fast on L40S).
+            w_total = np.minimum(E, T * k) * 3 * h * I_t * wb
+            grid = (d.moe_tp_size.isin(MOE_TP).to_numpy() & ~non_gated_moe(d)
+                    & ((w_total > 2 * spec["l2"]) | (w_total < bw * 3e-6)))
+            F[key] = p = fit_moe(T[grid], h[grid], I_t[grid], k[grid], E[grid], t[grid], peak, bw, wb)
+            table.add(name, "fused MoE " + key[4:], "aiconfigurator", pct(moe_s(p, T, h, I_t, k, E, peak, bw, wb), t), grid)
         r = load_aic(cal, spec["aic"], "custom_allreduce")
         F["all_reduce"] = []
         for tp, grp in sorted(r.groupby("num_gpus"), key=lambda kv_: kv_[0]):
@@ -372,7 +412,7 @@ def entry(name, calibration, measured, parts, all_reduce, elementwise):
              step_overhead_s=STEP_OVERHEAD_S.get(name, STEP_OVERHEAD_DEFAULT_S), seq_overhead_s=SEQ_OVERHEAD_S,
              tp_step_overhead_s=TP_STEP_OVERHEAD_S)
     for key in ("gemm_bf16", "gemm_fp8", "prefill_attention_bf16", "prefill_attention_fp8",
-                "decode_attention_bf16", "decode_attention_fp8"):
+                "decode_attention_bf16", "decode_attention_fp8", "moe_bf16", "moe_fp8"):
         if parts.get(key) is not None:
             e[key] = parts[key]
     e["all_reduce"] = all_reduce
@@ -385,7 +425,7 @@ def pcie_all_reduce():
 
 def build_entries(F):
     keys = ("gemm_bf16", "gemm_fp8", "prefill_attention_bf16", "prefill_attention_fp8",
-            "decode_attention_bf16", "decode_attention_fp8")
+            "decode_attention_bf16", "decode_attention_fp8", "moe_bf16", "moe_fp8")
     own = lambda name: {k: F[name].get(k) for k in keys}
     tp_note = "; tp_step_overhead_s estimated (0: no measurement)"
     h100_prefill = {k: F["H100-SXM"][k] for k in ("prefill_attention_bf16", "prefill_attention_fp8")}
@@ -397,26 +437,29 @@ def build_entries(F):
               True, own("A100-80GB"), F["A100-80GB"]["all_reduce"], F["A100-80GB"]["elementwise"]),
         entry("A100-40GB", "derived: every kernel fit and the all-reduce table from A100-80GB (same GA100 die) at datasheet bandwidth" + tp_note,
               False, own("A100-80GB"), F["A100-80GB"]["all_reduce"], F["A100-80GB"]["elementwise"]),
-        entry("H100-SXM", "measured: aiconfigurator vLLM 0.24 GEMM bf16/fp8, FA3 prefill/decode attention (KV bf16/fp8), custom all-reduce TP2/4/8; "
+        entry("H100-SXM", "measured: aiconfigurator vLLM 0.24 GEMM bf16/fp8, FA3 prefill/decode attention (KV bf16/fp8), "
+              "fused MoE bf16 (Triton) and fp8 (FlashInfer CUTLASS), custom all-reduce TP2/4/8; "
               "Vidur h100 element-wise" + tp_note,
               True, own("H100-SXM"), F["H100-SXM"]["all_reduce"], F["H100-SXM"]["elementwise"]),
-        entry("H200", "measured: aiconfigurator vLLM 0.24 GEMM bf16/fp8, FA3 prefill/decode attention (KV bf16/fp8), custom all-reduce TP2/4/8; "
+        entry("H200", "measured: aiconfigurator vLLM 0.24 GEMM bf16/fp8, FA3 prefill/decode attention (KV bf16/fp8), "
+              "fused MoE bf16 (Triton) and fp8 (FlashInfer CUTLASS), custom all-reduce TP2/4/8; "
               "derived: element-wise from Vidur h100 (same GH100 die)" + tp_note,
               True, own("H200"), F["H200"]["all_reduce"], F["H100-SXM"]["elementwise"]),
-        entry("B200", "measured: aiconfigurator vLLM 0.24 GEMM bf16/fp8, FlashInfer trtllm decode attention (KV bf16/fp8), custom all-reduce TP2/4/8; "
+        entry("B200", "measured: aiconfigurator vLLM 0.24 GEMM bf16/fp8, FlashInfer trtllm decode attention (KV bf16/fp8), "
+              "fused MoE bf16/fp8 (FlashInfer TRT-LLM, CUTLASS for the shapes vLLM routes there), custom all-reduce TP2/4/8; "
               "derived: prefill attention from the H100 FA3 fit at B200 peak and SM count (no B200 prefill measurement), "
               "element-wise from Vidur h100" + tp_note,
               True, {**own("B200"), **h100_prefill}, F["B200"]["all_reduce"], F["H100-SXM"]["elementwise"]),
-        entry("L40S", "measured: aiconfigurator vLLM 0.24 GEMM bf16/fp8, FA2 prefill/decode attention (KV bf16 only), "
+        entry("L40S", "measured: aiconfigurator vLLM 0.24 GEMM bf16/fp8, FA2 prefill/decode attention (KV bf16 only), fused MoE bf16/fp8 (Triton), "
               "custom all-reduce TP2/4/8 (from an older vLLM on a PCIe-only box: 0.6-9.5 GB/s); "
               "derived: element-wise from Vidur a40 (GDDR6 card)" + tp_note,
               True, l40s, F["L40S"]["all_reduce"], F["A40"]["elementwise"]),
         entry("A40", "measured: Vidur a40 GEMM bf16 and element-wise; derived: attention from the A100 FA2 fit at A40 rates; "
               "all-reduce estimated (PCIe, no measurement)" + tp_note,
               True, {**own("A40"), **a100_attn}, pcie_all_reduce(), F["A40"]["elementwise"]),
-        entry("L4", "derived: GEMM bf16/fp8 and attention (KV bf16) from the L40S fits (same Ada architecture) at L4 datasheet rates, "
+        entry("L4", "derived: GEMM bf16/fp8, attention (KV bf16) and fused MoE bf16/fp8 from the L40S fits (same Ada architecture) at L4 datasheet rates, "
               "element-wise from Vidur a40; all-reduce estimated (PCIe, no measurement)" + tp_note,
-              False, {k: l40s[k] for k in ("gemm_bf16", "gemm_fp8", "prefill_attention_bf16", "decode_attention_bf16")},
+              False, {k: l40s[k] for k in ("gemm_bf16", "gemm_fp8", "prefill_attention_bf16", "decode_attention_bf16", "moe_bf16", "moe_fp8")},
               pcie_all_reduce(), F["A40"]["elementwise"]),
         entry("A10G", "derived: GEMM bf16 and element-wise from Vidur a40 (same GA102 family), attention from the A100 FA2 fit, "
               "at A10G rates; all-reduce estimated (PCIe, no measurement)" + tp_note,

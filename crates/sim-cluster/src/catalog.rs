@@ -147,6 +147,25 @@ pub struct DecodeAttentionFit {
     pub gamma: f64,
 }
 
+/// Fitted fused-MoE kernel time of one layer on one TP rank (every rank holds every expert,
+/// each expert's intermediate size split by TP), for `T` tokens routed to `k` of `E` experts:
+/// `t0 + smax_p(flops / (η_c·peak), bytes / (η_bw·BW)) + tok·T·k`, where the bytes are the weights
+/// of the `min(E, T·k)` experts hit (balanced routing, as measured) plus the activations.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoeFit {
+    /// Launch latency of the fused kernels (routing, permutation, grouped GEMMs).
+    pub t0_s: f64,
+    /// Compute efficiency against the peak of the weight type.
+    pub eta_compute: f64,
+    /// Memory efficiency against the bandwidth.
+    pub eta_bw: f64,
+    /// Exponent of the smooth maximum between the compute and memory times.
+    pub smax_p: f64,
+    /// Per routed token cost (permutation, gather, scatter).
+    pub tok_s: f64,
+}
+
 /// One GPU type: datasheet rates, price, and the fitted kernel times of the step-time model.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -202,6 +221,12 @@ pub struct GpuSpec {
     /// Decode attention with an FP8 KV cache; the BF16 fit at one byte per element when absent.
     #[serde(default)]
     pub decode_attention_fp8: Option<DecodeAttentionFit>,
+    /// Fused MoE with BF16 experts; absent: expert GEMMs from `gemm_bf16`.
+    #[serde(default)]
+    pub moe_bf16: Option<MoeFit>,
+    /// Fused MoE with FP8 experts; absent: the BF16 MoE fit with one-byte weights.
+    #[serde(default)]
+    pub moe_fp8: Option<MoeFit>,
     /// All-reduce times by TP degree; TP degrees not listed are unsupported on this GPU.
     #[serde(default)]
     pub all_reduce: Vec<AllReduceFit>,
@@ -261,6 +286,12 @@ pub struct ModelSpec {
     /// Whether the LM head shares the embedding matrix.
     #[serde(default)]
     pub tie_word_embeddings: bool,
+    /// Experts of a mixture-of-experts MLP (each with intermediate size `ffn`); 0 for a dense MLP.
+    #[serde(default)]
+    pub experts: u32,
+    /// Experts each token is routed to.
+    #[serde(default)]
+    pub experts_per_token: u32,
 }
 
 impl ModelSpec {
@@ -273,7 +304,19 @@ impl ModelSpec {
         let hq = f64::from(self.q_heads) / t;
         let hkv = f64::from(self.kv_heads_per_gpu(tp));
         let ffn = f64::from(self.ffn) / t;
-        2.0 * d * hq * dh + 2.0 * d * hkv * dh + 3.0 * d * ffn + 2.0 * d
+        // A mixture of experts holds every expert's shard and a replicated router.
+        let mlp = if self.experts > 0 {
+            let experts = f64::from(self.experts);
+            experts * 3.0 * d * ffn + d * experts
+        } else {
+            3.0 * d * ffn
+        };
+        2.0 * d * hq * dh + 2.0 * d * hkv * dh + mlp + 2.0 * d
+    }
+
+    /// Whether the MLP is a mixture of experts.
+    pub fn is_moe(&self) -> bool {
+        self.experts > 0
     }
 
     /// KV heads held by one GPU: `ceil(kv_heads / tp)`.
@@ -546,6 +589,18 @@ fn validate_gpu(gpu: &GpuSpec) -> Result<(), String> {
     if let Some(fit) = &gpu.decode_attention_fp8 {
         validate_decode("decode_attention_fp8", fit)?;
     }
+    for (what, fit) in [("moe_bf16", &gpu.moe_bf16), ("moe_fp8", &gpu.moe_fp8)] {
+        if let Some(fit) = fit {
+            check_non_negative(&format!("{what}.t0_s"), fit.t0_s)?;
+            check_efficiency(&format!("{what}.eta_compute"), fit.eta_compute)?;
+            check_efficiency(&format!("{what}.eta_bw"), fit.eta_bw)?;
+            check_exponent(&format!("{what}.smax_p"), fit.smax_p)?;
+            check_non_negative(&format!("{what}.tok_s"), fit.tok_s)?;
+        }
+    }
+    if gpu.moe_fp8.is_some() && gpu.peak_fp8_flops_per_s.is_none() {
+        return Err("moe_fp8 needs peak_fp8_flops_per_s".into());
+    }
     for (i, fit) in gpu.all_reduce.iter().enumerate() {
         validate_all_reduce(i, fit)?;
         if gpu.all_reduce[..i].iter().any(|other| other.tp == fit.tp) {
@@ -575,6 +630,17 @@ fn validate_model(model: &ModelSpec) -> Result<(), String> {
             "q_heads ({}) must be a multiple of kv_heads ({})",
             model.q_heads, model.kv_heads
         ));
+    }
+    if model.experts > 0
+        && (model.experts_per_token == 0 || model.experts_per_token > model.experts)
+    {
+        return Err(format!(
+            "experts_per_token must be between 1 and experts ({}), got {}",
+            model.experts, model.experts_per_token
+        ));
+    }
+    if model.experts == 0 && model.experts_per_token > 0 {
+        return Err("experts_per_token needs experts".into());
     }
     check_positive("weight_bytes_per_param", model.weight_bytes_per_param)?;
     check_positive("kv_bytes_per_elem", model.kv_bytes_per_elem)?;
@@ -889,6 +955,12 @@ mod tests {
             ("Mistral-7B", 7.25),
             ("Llama-2-7B", 6.74),
             ("Llama-2-70B", 68.98),
+            ("Llama-3.1-70B", 70.55),
+            ("Qwen3-8B", 8.19),
+            ("Qwen3-32B", 32.76),
+            ("Mixtral-8x7B", 46.70),
+            ("Qwen3-30B-A3B", 30.53),
+            ("Qwen3-235B-A22B", 235.09),
         ] {
             let params = catalog.model(name).expect("model").total_params() / 1e9;
             assert!(

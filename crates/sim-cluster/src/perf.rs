@@ -5,7 +5,9 @@
 //! has the forms, the data and the error table). Per step on one TP rank, with `L` layers and
 //! `n` new tokens padded to a CUDA-graph size:
 //! * GEMMs: `L·(QKV + O + gate-up + down)` at `m = n`, plus the LM head at `m` = sampled
-//!   sequences, each `t0 + smax_p(compute, memory) + activation quantisation`.
+//!   sequences, each `t0 + smax_p(compute, memory) + activation quantisation`. A
+//!   mixture-of-experts layer replaces gate-up and down by a router GEMM and the fused-MoE
+//!   kernel, whose memory term streams the weights of the experts the tokens hit.
 //! * Element-wise kernels (norms, rotary, SiLU-mul, residual add): `L·(floor + n·bytes/BW)`.
 //! * Attention: prefill chunks through a FlashAttention tile model (causal tile pairs spread over
 //!   the SMs, bounded by the longest chain of tiles), decodes through a form affine in the KV
@@ -19,7 +21,7 @@
 //! engine's closed-form decode runs rely on.
 
 use crate::catalog::{
-    ACTIVATION_BYTES, DecodeAttentionFit, GemmFit, GpuSpec, ModelSpec, PrefillAttentionFit,
+    ACTIVATION_BYTES, DecodeAttentionFit, GemmFit, GpuSpec, ModelSpec, MoeFit, PrefillAttentionFit,
 };
 
 /// Largest token count vLLM captures a CUDA graph for; larger steps run eagerly, unpadded.
@@ -179,6 +181,101 @@ impl Gemm {
         let memory = bytes / (f.eta_bw * self.mem_bw_bytes_per_s) * (1.0 + f.n_half / n);
         f.t0_s + smax_p(compute, memory, f.smax_p) + f.quant_s_per_elem * m * k
     }
+}
+
+/// The MLP of a mixture-of-experts layer on one TP rank.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Moe {
+    /// The fused kernel's fit and the rates it is measured against; None: expert GEMMs.
+    fused: Option<(MoeFit, f64, f64)>,
+    experts: f64,
+    per_token: f64,
+    hidden: f64,
+    /// Expert intermediate size on this rank.
+    ffn: f64,
+    weight_bytes: f64,
+}
+
+impl Moe {
+    fn new(gpu: &GpuSpec, dtype: WeightDtype, model: &ModelSpec, tp: u32) -> Moe {
+        Moe::with_shape(
+            gpu,
+            dtype,
+            f64::from(model.hidden),
+            f64::from(model.ffn) / f64::from(tp),
+            f64::from(model.experts_per_token),
+            f64::from(model.experts),
+        )
+    }
+
+    fn with_shape(
+        gpu: &GpuSpec,
+        dtype: WeightDtype,
+        hidden: f64,
+        ffn: f64,
+        per_token: f64,
+        experts: f64,
+    ) -> Moe {
+        let bf16 = gpu
+            .moe_bf16
+            .map(|f| (f, gpu.peak_bf16_flops_per_s, gpu.mem_bw_bytes_per_s));
+        let (fused, weight_bytes) = match (dtype, gpu.moe_fp8, gpu.peak_fp8_flops_per_s) {
+            (WeightDtype::Fp8, Some(fit), Some(peak)) => {
+                (Some((fit, peak, gpu.mem_bw_bytes_per_s)), 1.0)
+            }
+            (WeightDtype::Fp8, _, _) => (bf16, 1.0),
+            (WeightDtype::Bf16, _, _) => (bf16, 2.0),
+        };
+        Moe {
+            fused,
+            experts,
+            per_token,
+            hidden,
+            ffn,
+            weight_bytes,
+        }
+    }
+
+    /// One layer's experts for `tokens` tokens; `gemm` prices the fallback expert GEMMs.
+    fn time_s(&self, tokens: f64, gemm: &Gemm) -> f64 {
+        let routed = tokens * self.per_token;
+        let active = self.experts.min(routed);
+        let (h, i) = (self.hidden, self.ffn);
+        match self.fused {
+            Some((fit, peak, bw)) => {
+                let flops = 2.0 * routed * 3.0 * h * i;
+                let bytes = active * 3.0 * h * i * self.weight_bytes + routed * h * 4.0;
+                fit.t0_s
+                    + smax_p(
+                        flops / (fit.eta_compute * peak),
+                        bytes / (fit.eta_bw * bw),
+                        fit.smax_p,
+                    )
+                    + fit.tok_s * routed
+            }
+            None => {
+                // Without a measured fused kernel: each expert hit runs its own gate-up and down
+                // GEMMs over an equal share of the routed tokens.
+                let m = (routed / active).ceil();
+                active * (gemm.time_s(m, 2.0 * i, h) + gemm.time_s(m, h, i))
+            }
+        }
+    }
+}
+
+/// Time of one fused-MoE layer call on one GPU: `tokens` tokens of width `hidden`, each routed
+/// to `per_token` of `experts` experts whose intermediate size on this GPU is `ffn_per_gpu`.
+pub fn moe_time_s(
+    gpu: &GpuSpec,
+    dtype: WeightDtype,
+    tokens: f64,
+    hidden: f64,
+    ffn_per_gpu: f64,
+    per_token: f64,
+    experts: f64,
+) -> f64 {
+    Moe::with_shape(gpu, dtype, hidden, ffn_per_gpu, per_token, experts)
+        .time_s(tokens, &Gemm::new(gpu, dtype))
 }
 
 /// Time of one GEMM of `m` tokens, `k` inputs and `n` outputs on `gpu` (one kernel call).
@@ -360,8 +457,11 @@ pub struct StepTimeModel {
     cuda_graph_max_tokens: u32,
     gemm: Gemm,
     head_gemm: Gemm,
-    /// (n, k) of the QKV, O, gate-up and down projections on one rank.
-    layer_gemms: [(f64, f64); 4],
+    /// (n, k) of the dense GEMMs of a layer on one rank: QKV, O, then gate-up and down for a
+    /// dense MLP or the router for a mixture of experts.
+    layer_gemms: Vec<(f64, f64)>,
+    /// The experts of a mixture-of-experts MLP.
+    moe: Option<Moe>,
     /// (n, k) of the LM head on one rank.
     head_shape: (f64, f64),
     elem_floor_s: f64,
@@ -426,12 +526,21 @@ impl StepTimeModel {
             gemm: Gemm::new(gpu, weight),
             // vLLM keeps the LM head in BF16 under FP8 quantisation.
             head_gemm: Gemm::new(gpu, WeightDtype::Bf16),
-            layer_gemms: [
-                ((hq + 2.0 * hkv) * dh, d),
-                (d, hq * dh),
-                (2.0 * ffn, d),
-                (d, ffn),
-            ],
+            layer_gemms: if model.is_moe() {
+                vec![
+                    ((hq + 2.0 * hkv) * dh, d),
+                    (d, hq * dh),
+                    (f64::from(model.experts), d),
+                ]
+            } else {
+                vec![
+                    ((hq + 2.0 * hkv) * dh, d),
+                    (d, hq * dh),
+                    (2.0 * ffn, d),
+                    (d, ffn),
+                ]
+            },
+            moe: model.is_moe().then(|| Moe::new(gpu, weight, model, tp)),
             head_shape: (f64::from(model.vocab) / t, d),
             elem_floor_s: layers * gpu.elementwise_floor_s_per_layer,
             elem_s_per_token: layers * elem_bytes_per_token
@@ -485,6 +594,9 @@ impl StepTimeModel {
         let mut layer_gemm_s = 0.0;
         for &(out, inp) in &self.layer_gemms {
             layer_gemm_s += self.gemm.time_s(n, out, inp);
+        }
+        if let Some(moe) = &self.moe {
+            layer_gemm_s += moe.time_s(n, &self.gemm);
         }
         let comm = match &self.all_reduce {
             Some(fit) => 2.0 * self.layers * fit.time_s(n * self.all_reduce_bytes_per_token),
@@ -735,6 +847,39 @@ mod tests {
             fast.step_time_s(&StepShape::decode(1, 512))
                 < slow.step_time_s(&StepShape::decode(1, 512))
         );
+    }
+
+    #[test]
+    fn mixture_of_experts_reads_only_the_experts_it_hits() {
+        let catalog = Catalog::builtin();
+        let h100 = catalog.gpu("H100-SXM").expect("gpu");
+        let mixtral = catalog.model("Mixtral-8x7B").expect("model");
+        let mistral = catalog.model("Mistral-7B").expect("model");
+        let moe = StepTimeModel::new(h100, mixtral, 2).expect("mixtral");
+        let dense = StepTimeModel::new(h100, mistral, 2).expect("mistral");
+        let at = |perf: &StepTimeModel, batch: u32| {
+            perf.step_time_s(&StepShape::decode(batch, u64::from(batch) * 1000))
+        };
+        // One token reads 2 of 8 experts: about twice Mistral's MLP, far from all 8.
+        let one = at(&moe, 1) / at(&dense, 1);
+        assert!((1.3..3.0).contains(&one), "batch 1 ratio {one}");
+        // Sixty-four tokens hit every expert.
+        let many = at(&moe, 64) / at(&dense, 64);
+        assert!(many > one * 1.5, "batch 64 ratio {many} vs batch 1 {one}");
+        for (gpu, model, tp) in [
+            ("H100-SXM", "Qwen3-235B-A22B", 8),
+            ("H200", "Qwen3-30B-A3B", 1),
+            ("A100-80GB", "Mixtral-8x7B", 4),
+        ] {
+            let perf = StepTimeModel::new(
+                catalog.gpu(gpu).expect("gpu"),
+                catalog.model(model).expect("model"),
+                tp,
+            )
+            .expect("builds");
+            let t = perf.step_time_s(&StepShape::decode(8, 8000));
+            assert!(t > 1e-3 && t < 0.2, "{gpu} {model}: {t}");
+        }
     }
 
     #[test]

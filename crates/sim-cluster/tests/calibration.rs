@@ -21,7 +21,7 @@ use serde::Deserialize;
 use sim_cluster::catalog::{Catalog, GpuSpec, ModelSpec};
 use sim_cluster::perf::{
     KvDtype, StepShape, StepTimeModel, WeightDtype, decode_attention_time_s, gemm_time_s,
-    prefill_attention_time_s,
+    moe_time_s, prefill_attention_time_s,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -256,6 +256,52 @@ fn all_reduce_errors(gpu_dir: &str, gpu: &GpuSpec, groups: &mut Groups) {
     }
 }
 
+fn moe_errors(gpu_dir: &str, gpu: &GpuSpec, l2_bytes: f64, groups: &mut Groups) {
+    let Some(table) = aic_table(gpu_dir, "moe") else {
+        return;
+    };
+    let c = |name: &str| table.col(name);
+    let (dtype_col, tokens, hidden, inter) = (
+        c("moe_dtype"),
+        c("num_tokens"),
+        c("hidden_size"),
+        c("inter_size"),
+    );
+    let (topk, experts, tp, ep, t) = (
+        c("topk"),
+        c("num_experts"),
+        c("moe_tp_size"),
+        c("moe_ep_size"),
+        c("latency_ms"),
+    );
+    for row in &table.rows {
+        let (h, k, e) = (num(row, hidden), num(row, topk), num(row, experts));
+        let tp = num(row, tp);
+        // The simulator runs TP 1-8 without expert parallelism; Nemotron-3's two-matrix relu²
+        // experts (hidden 2688 / inter 1856, or top-22 of 512) are not the gated form.
+        let two_matrix = (h == 2688.0 && num(row, inter) == 1856.0) || (k == 22.0 && e == 512.0);
+        if num(row, ep) != 1.0 || tp > 8.0 || two_matrix {
+            continue;
+        }
+        let (dtype, name, weight_bytes) = match &row[dtype_col] {
+            "fp8" => (WeightDtype::Fp8, "moe_fp8", 1.0),
+            _ => (WeightDtype::Bf16, "moe_bf16", 2.0),
+        };
+        let ffn = num(row, inter) / tp;
+        let tokens = num(row, tokens);
+        // As for decode attention: expert weights under twice the L2 are served from L2.
+        let weights = e.min(tokens * k) * 3.0 * h * ffn * weight_bytes;
+        if weights <= 2.0 * l2_bytes && weights >= gpu.mem_bw_bytes_per_s * 3e-6 {
+            continue;
+        }
+        let model_s = moe_time_s(gpu, dtype, tokens, h, ffn, k, e);
+        groups
+            .entry((gpu.name.clone(), name.to_string()))
+            .or_default()
+            .push(pct(model_s, num(row, t) * 1e-3));
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BoundsFile {
@@ -340,8 +386,9 @@ fn aiconfigurator_operator_errors() {
         prefill_errors(gpu_dir, gpu, &heads, &mut groups);
         decode_errors(gpu_dir, gpu, l2_bytes, &heads, &mut groups);
         all_reduce_errors(gpu_dir, gpu, &mut groups);
+        moe_errors(gpu_dir, gpu, l2_bytes, &mut groups);
     }
-    assert!(groups.len() >= 35, "only {} groups evaluated", groups.len());
+    assert!(groups.len() >= 43, "only {} groups evaluated", groups.len());
     check_bounds(
         &mut groups,
         &[
@@ -349,6 +396,7 @@ fn aiconfigurator_operator_errors() {
             "prefill_attention",
             "decode_attention",
             "all_reduce",
+            "moe",
         ],
     );
 }

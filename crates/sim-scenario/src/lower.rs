@@ -377,7 +377,7 @@ impl Lowering<'_> {
                 format!("unknown GPU {:?}; known: {}", d.gpu, known.join(", ")),
             )
         })?;
-        let model = catalog.model(&d.model).cloned().ok_or_else(|| {
+        let mut model = catalog.model(&d.model).cloned().ok_or_else(|| {
             let known: Vec<&str> = catalog.model_names().collect();
             self.err(
                 &["deployment", "model"],
@@ -403,6 +403,28 @@ impl Lowering<'_> {
                 &["deployment", "tensor_parallel"],
                 format!("tensor_parallel {tp} needs more GPUs than a node has ({gpus_per_node})"),
             ));
+        }
+        // FP8 weights (`--quantization fp8`) and KV cache (`--kv-cache-dtype fp8`) change the
+        // bytes per element, which sizes the weights and KV blocks and picks the FP8 kernel fits.
+        match f.engine.quantization.as_deref() {
+            None | Some("none") => {}
+            Some("fp8") => model.weight_bytes_per_param = 1.0,
+            Some(other) => {
+                return Err(self.err(
+                    &["engine", "quantization"],
+                    format!("quantization must be \"none\" or \"fp8\", got {other:?}"),
+                ));
+            }
+        }
+        match f.engine.kv_cache_dtype.as_deref() {
+            None | Some("auto") => {}
+            Some("fp8") => model.kv_bytes_per_elem = 1.0,
+            Some(other) => {
+                return Err(self.err(
+                    &["engine", "kv_cache_dtype"],
+                    format!("kv_cache_dtype must be \"auto\" or \"fp8\", got {other:?}"),
+                ));
+            }
         }
         // Only a TP above 1 can fail here (heads that do not divide, no all-reduce data).
         let perf_model = StepTimeModel::new(&gpu, &model, tp)

@@ -211,6 +211,10 @@ pub struct EngineTable {
     /// Advance runs of identical decode steps in one event (default true). `false` simulates
     /// every step on its own: much slower, same results to within rounding; for validation.
     pub fuse_decode_steps: Option<bool>,
+    /// `--quantization`: `"none"` (default, the catalog's weights) or `"fp8"`.
+    pub quantization: Option<String>,
+    /// `--kv-cache-dtype`: `"auto"` (default, the catalog's) or `"fp8"`.
+    pub kv_cache_dtype: Option<String>,
 }
 
 /// A random duration: `{ dist = "uniform", min_s = 30, max_s = 120 }`,

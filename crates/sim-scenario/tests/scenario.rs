@@ -47,6 +47,8 @@ fn resolved(s: &Scenario, key: &str) -> Option<String> {
         "seed" => s.seed.to_string(),
         "gpu" => spec.gpu.name.clone(),
         "model" => spec.model.name.clone(),
+        "weight_bytes_per_param" => spec.model.weight_bytes_per_param.to_string(),
+        "kv_bytes_per_elem" => spec.model.kv_bytes_per_elem.to_string(),
         "tp" => spec.tp.to_string(),
         "max_num_seqs" => r.max_num_seqs.to_string(),
         "max_num_batched_tokens" => r.max_num_batched_tokens.to_string(),
