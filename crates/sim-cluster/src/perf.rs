@@ -293,6 +293,8 @@ struct Prefill {
     tokens_per_q_tile: f64,
     /// Query rows per token in a tile (`r` with PackGQA, else 1).
     rows_per_token: f64,
+    /// `rows_per_token` when it is a whole number.
+    rows_per_token_int: Option<u64>,
     tile_n: f64,
     sm_count: f64,
     /// Time of one full tile pair on one SM.
@@ -316,6 +318,7 @@ impl Prefill {
             groups,
             tokens_per_q_tile: tile_m / rows_per_token,
             rows_per_token,
+            rows_per_token_int: (rows_per_token.fract() == 0.0).then_some(rows_per_token as u64),
             tile_n,
             sm_count,
             tile_pair_s,
@@ -325,21 +328,35 @@ impl Prefill {
 
     /// Adds one chunk of `q` new tokens on top of `c` cached ones to `shape`'s tile counts.
     fn add(&self, shape: &mut StepShape, q: u32, c: u32) {
-        let tile_m = f64::from(self.fit.tile_m);
-        let q_f = f64::from(q);
-        let c_f = f64::from(c);
-        let q_tiles = (q_f * self.rows_per_token / tile_m).ceil();
-        let mut pairs = 0.0;
-        let mut i = 0.0;
-        while i < q_tiles {
-            // The last query position this tile holds decides how many key tiles it visits.
-            let last = ((i + 1.0) * self.tokens_per_q_tile).floor().clamp(1.0, q_f);
-            pairs += ((c_f + last) / self.tile_n).ceil();
-            i += 1.0;
-        }
-        shape.prefill_ctas += self.groups * q_tiles;
-        shape.prefill_pairs += self.groups * pairs;
-        let chain = (u64::from(c) + u64::from(q)).div_ceil(self.fit.tile_n as u64);
+        let tile_m = u64::from(self.fit.tile_m);
+        let tile_n = u64::from(self.fit.tile_n);
+        let (q, c) = (u64::from(q), u64::from(c));
+        let pairs: u64 = match self.rows_per_token_int {
+            // Integer arithmetic where the GQA ratio is whole (every catalog model): the same
+            // floors and ceilings, without the float rounding calls in a loop per query tile.
+            Some(r) => {
+                let q_tiles = (q * r).div_ceil(tile_m);
+                (0..q_tiles)
+                    .map(|i| (c + ((i + 1) * tile_m / r).clamp(1, q)).div_ceil(tile_n))
+                    .sum()
+            }
+            None => {
+                let q_tiles = (q as f64 * self.rows_per_token / tile_m as f64).ceil() as u64;
+                (0..q_tiles)
+                    .map(|i| {
+                        let last = ((i + 1) as f64 * self.tokens_per_q_tile).floor() as u64;
+                        (c + last.clamp(1, q)).div_ceil(tile_n)
+                    })
+                    .sum()
+            }
+        };
+        let q_tiles = match self.rows_per_token_int {
+            Some(r) => (q * r).div_ceil(tile_m),
+            None => (q as f64 * self.rows_per_token / tile_m as f64).ceil() as u64,
+        };
+        shape.prefill_ctas += self.groups * q_tiles as f64;
+        shape.prefill_pairs += self.groups * pairs as f64;
+        let chain = (c + q).div_ceil(tile_n);
         shape.prefill_chain = shape
             .prefill_chain
             .max(u32::try_from(chain).unwrap_or(u32::MAX));
@@ -475,7 +492,14 @@ pub struct StepTimeModel {
     seq_overhead_s: f64,
     /// Linear + element-wise + all-reduce time of all layers per padded token count.
     body_cache: [(f64, f64, f64); BODY_CACHE_LEN],
+    /// Per batch size up to [`BATCH_CACHE_LEN`]: (LM head, decode attention fixed part, decode
+    /// attention per KV token); each costs several `powf`, and steps repeat batch sizes.
+    batch_cache: Vec<(f64, f64, f64)>,
 }
+
+/// Batch sizes whose head and decode-attention terms are precomputed (1 to 256; larger batches
+/// are evaluated directly).
+const BATCH_CACHE_LEN: usize = 256;
 
 impl StepTimeModel {
     /// Builds the model for `model` on `tp` GPUs of type `gpu`. Fails when the TP degree does
@@ -553,6 +577,7 @@ impl StepTimeModel {
                 + if tp > 1 { gpu.tp_step_overhead_s } else { 0.0 },
             seq_overhead_s: gpu.seq_overhead_s,
             body_cache: [(0.0, 0.0, 0.0); BODY_CACHE_LEN],
+            batch_cache: Vec::new(),
         };
         let mut cache = [(0.0, 0.0, 0.0); BODY_CACHE_LEN];
         for (i, slot) in cache.iter_mut().enumerate() {
@@ -565,6 +590,12 @@ impl StepTimeModel {
             *slot = perf.body_direct(f64::from(padded));
         }
         perf.body_cache = cache;
+        perf.batch_cache = (1..=BATCH_CACHE_LEN as u32)
+            .map(|batch| {
+                let (fixed, per_token) = perf.decode.terms(batch);
+                (perf.head_direct(batch), fixed, per_token)
+            })
+            .collect();
         Ok(perf)
     }
 
@@ -620,6 +651,22 @@ impl StepTimeModel {
 
     #[inline]
     fn head_s(&self, sampled: u32) -> f64 {
+        match self.batch_cache.get((sampled as usize).wrapping_sub(1)) {
+            Some(&(head, _, _)) => head,
+            None => self.head_direct(sampled),
+        }
+    }
+
+    /// One layer's decode attention terms for `batch` decodes (see [`Decode::terms`]).
+    #[inline]
+    fn decode_terms(&self, batch: u32) -> (f64, f64) {
+        match self.batch_cache.get((batch as usize).wrapping_sub(1)) {
+            Some(&(_, fixed, per_token)) => (fixed, per_token),
+            None => self.decode.terms(batch),
+        }
+    }
+
+    fn head_direct(&self, sampled: u32) -> f64 {
         if sampled == 0 {
             return 0.0;
         }
@@ -641,7 +688,7 @@ impl StepTimeModel {
         let (gemm_s, elementwise_s, comm_s) = self.body(shape.num_tokens);
         let mut layer_attention_s = 0.0;
         if shape.decode_seqs > 0 {
-            let (fixed, per_token) = self.decode.terms(shape.decode_seqs);
+            let (fixed, per_token) = self.decode_terms(shape.decode_seqs);
             layer_attention_s += fixed + per_token * shape.decode_kv_tokens as f64;
         }
         if shape.prefill_seqs > 0 {
@@ -673,7 +720,7 @@ impl StepTimeModel {
             return (0.0, 0.0);
         }
         let (gemm_s, elementwise_s, comm_s) = self.body(batch);
-        let (fixed, per_token) = self.decode.terms(batch);
+        let (fixed, per_token) = self.decode_terms(batch);
         let b = f64::from(batch);
         let a = (gemm_s + self.head_s(batch))
             + elementwise_s
@@ -766,6 +813,19 @@ mod tests {
     }
 
     #[test]
+    fn integer_and_float_tile_counts_agree() {
+        let (_, perf) = models().remove(0);
+        let mut float = perf.prefill.clone();
+        float.rows_per_token_int = None;
+        for (q, c) in [(2, 0), (31, 5), (1000, 0), (1000, 1760), (8192, 100_000)] {
+            let (mut a, mut b) = (StepShape::new(), StepShape::new());
+            perf.prefill.add(&mut a, q, c);
+            float.add(&mut b, q, c);
+            assert_eq!(a, b, "q {q} c {c}");
+        }
+    }
+
+    #[test]
     fn parts_sum_to_step_time_and_time_grows_with_work() {
         for (name, perf) in models() {
             let mut shape = StepShape::new();
@@ -796,6 +856,27 @@ mod tests {
                     perf.body(n),
                     perf.body_direct(f64::from(padded)),
                     "{name} n {n}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_batch_cache_equals_direct_evaluation() {
+        for (name, perf) in models() {
+            for batch in [0_u32, 1, 2, 255, 256, 257, 1024] {
+                let direct = if batch == 0 {
+                    (0.0, 0.0)
+                } else {
+                    perf.decode.terms(batch)
+                };
+                if batch > 0 {
+                    assert_eq!(perf.decode_terms(batch), direct, "{name} batch {batch}");
+                }
+                assert_eq!(
+                    perf.head_s(batch),
+                    perf.head_direct(batch),
+                    "{name} batch {batch}"
                 );
             }
         }
