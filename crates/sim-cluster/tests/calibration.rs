@@ -18,7 +18,7 @@
 #![allow(clippy::print_stdout)]
 
 use serde::Deserialize;
-use sim_cluster::catalog::{Catalog, GpuSpec, ModelSpec};
+use sim_cluster::catalog::{Catalog, GpuSpec, ModelSpec, default_max_num_batched_tokens};
 use sim_cluster::perf::{
     KvDtype, StepShape, StepTimeModel, WeightDtype, decode_attention_time_s, gemm_time_s,
     moe_time_s, prefill_attention_time_s,
@@ -79,6 +79,11 @@ fn summary(errors: &mut [f64]) -> (f64, f64) {
     let p90 = errors[(0.9 * n as f64).ceil() as usize - 1];
     (median, p90)
 }
+
+/// Bound on the median absolute error over the held-out published current-vLLM cases: the
+/// issue's target is 5 %; today's 8.5 % (long prompts prefill 7-25 % fast, docs/calibration.md)
+/// is held here so that it cannot get worse unnoticed.
+const MAX_HELD_OUT_MEDIAN_PCT: f64 = 9.0;
 
 fn pct(model: f64, measured: f64) -> f64 {
     (model / measured - 1.0).abs() * 100.0
@@ -777,30 +782,66 @@ struct PublishedFile {
 #[serde(deny_unknown_fields)]
 struct PublishedCase {
     name: String,
+    source: String,
+    /// `fit`: used to set a constant of the catalog; `held_out`: not used by any fit.
+    role: String,
+    /// `current` (vLLM V1, 0.10 or later) or `old` (an older engine with more host overhead).
+    engine: String,
     gpu: String,
     model: String,
     tp: u32,
+    #[serde(default)]
+    kv_cache_dtype: Option<String>,
+    /// Decode cases: sequences in the step and their total cached context.
+    #[serde(default)]
     batch: u32,
+    #[serde(default)]
     ctx_tokens: u64,
+    /// `ttft_s` cases: the prompt, prefilled alone in chunks of vLLM's default token budget.
+    #[serde(default)]
+    prompt_tokens: u32,
     quantity: String,
     measured: f64,
     tolerance_pct: f64,
 }
 
-/// Evaluates one published case; returns (model value, error %) or a description of the problem.
+/// Evaluates one published case; returns (model value, signed error %) or the problem.
 fn check(catalog: &Catalog, case: &PublishedCase) -> Result<(f64, f64), String> {
     let gpu = catalog
         .gpu(&case.gpu)
         .ok_or(format!("unknown gpu {}", case.gpu))?;
-    let model = catalog
+    let mut model = catalog
         .model(&case.model)
-        .ok_or(format!("unknown model {}", case.model))?;
-    let perf = StepTimeModel::new(gpu, model, case.tp)?;
-    let step_s = perf.step_time_s(&StepShape::decode(case.batch, case.ctx_tokens));
+        .ok_or(format!("unknown model {}", case.model))?
+        .clone();
+    match case.kv_cache_dtype.as_deref() {
+        None | Some("auto") => {}
+        Some("fp8") => model.kv_bytes_per_elem = 1.0,
+        Some(other) => return Err(format!("unknown kv_cache_dtype {other}")),
+    }
+    let perf = StepTimeModel::new(gpu, &model, case.tp)?;
     let value = match case.quantity.as_str() {
-        "itl_s" => step_s,
-        "tokens_per_s" => f64::from(case.batch) / step_s,
+        "itl_s" => perf.step_time_s(&StepShape::decode(case.batch, case.ctx_tokens)),
+        "tokens_per_s" => {
+            f64::from(case.batch)
+                / perf.step_time_s(&StepShape::decode(case.batch, case.ctx_tokens))
+        }
         "itl_slope_s_per_ctx_token" => perf.decode_affine(case.batch).1,
+        "ttft_s" => {
+            // vLLM V1 chunks a long prompt by the step's token budget; the first token comes
+            // with the last chunk.
+            let budget = default_max_num_batched_tokens(gpu);
+            let mut done = 0;
+            let mut total_s = 0.0;
+            while done < case.prompt_tokens {
+                let chunk = (case.prompt_tokens - done).min(budget);
+                let mut shape = StepShape::new();
+                perf.add(&mut shape, chunk, done, done + chunk == case.prompt_tokens);
+                total_s += perf.step_time_s(&shape);
+                done += chunk;
+            }
+            total_s
+        }
         other => return Err(format!("unknown quantity {other}")),
     };
     let error = (value / case.measured - 1.0) * 100.0;
@@ -820,17 +861,37 @@ fn published_points() {
     let file: PublishedFile = toml::from_str(&text).expect("published.toml parses");
     let catalog = Catalog::builtin();
     let mut failures = Vec::new();
-    println!("| case | quantity | model | measured | error |");
-    println!("|---|---|---|---|---|");
+    let mut held_out_current = Vec::new();
+    println!("| case | role | quantity | measured | model | error |");
+    println!("|---|---|---|---|---|---|");
     for case in &file.case {
+        assert!(
+            ["fit", "held_out"].contains(&case.role.as_str())
+                && ["current", "old"].contains(&case.engine.as_str())
+                && !case.source.is_empty(),
+            "{}: role, engine and source",
+            case.name
+        );
         match check(&catalog, case) {
-            Ok((value, error)) => println!(
-                "| {} | {} | {value:.4e} | {:.4e} | {error:+.1} % |",
-                case.name, case.quantity, case.measured
-            ),
+            Ok((value, error)) => {
+                println!(
+                    "| {} | {} | {} | {:.4e} | {value:.4e} | {error:+.1} % |",
+                    case.name, case.role, case.quantity, case.measured
+                );
+                if case.role == "held_out" && case.engine == "current" {
+                    held_out_current.push(error.abs());
+                }
+            }
             Err(msg) => failures.push(format!("{}: {msg}", case.name)),
         }
     }
-    assert!(!file.case.is_empty());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let n = held_out_current.len();
+    let (median, p90) = summary(&mut held_out_current);
+    println!("held-out current-vLLM cases: {n}, median abs error {median:.1} %, p90 {p90:.1} %");
+    assert!(n >= 10, "only {n} held-out current-vLLM cases");
+    assert!(
+        median <= MAX_HELD_OUT_MEDIAN_PCT,
+        "median abs error {median:.1} % on held-out current-vLLM cases (bound {MAX_HELD_OUT_MEDIAN_PCT} %)"
+    );
 }
