@@ -100,6 +100,17 @@ fn engine(c: &mut Criterion) {
             replace_once(&t, "replicas = 4\n", "replicas = 16\n")
         });
         case(c, "conv_trace_x10_16_replicas", &scaled, Some(&bytes));
+
+        // A mixture of experts with FP8 weights: the fused-MoE fit in every step.
+        let moe = common::load("azure-conv-static", |t| {
+            let t = replace_once(
+                &t,
+                "model = \"Mistral-7B\"\n",
+                "model = \"Qwen3-30B-A3B\"\n",
+            );
+            t + "\n[engine]\nquantization = \"fp8\"\n"
+        });
+        case(c, "conv_trace_4_replicas_moe_fp8", &moe, Some(&bytes));
     }
 
     let quickstart = common::load("quickstart", |t| t);

@@ -2,8 +2,8 @@
 //! the vLLM V1 engine (scheduler, KV cache, preemption), pod start-up, GPU nodes and routing.
 //!
 //! Key types: [`catalog::Catalog`] (GPUs and models from `data/catalog.toml`, extendable),
-//! [`perf::StepTimeModel`] (time of one engine step from its shape, calibrated on measured
-//! kernels), [`replica::Replica`] (one vLLM engine), [`pod::StartupModel`] (cold start and
+//! [`perf::StepTimeModel`] (time of one engine step from its shape: one fitted form per kernel
+//! family, calibrated on measured vLLM kernel times by `fit/fit_catalog.py`), [`replica::Replica`] (one vLLM engine), [`pod::StartupModel`] (cold start and
 //! readiness), [`node::NodePool`] (GPU binding and node provisioning), [`router::Router`]
 //! (with [`router::LoadIndex`] for least-outstanding picks).
 //!

@@ -194,18 +194,26 @@ struct Moe {
     /// Expert intermediate size on this rank.
     ffn: f64,
     weight_bytes: f64,
+    /// True for the calibration evaluator (the measured rows route tokens evenly, hitting
+    /// `min(E, T·k)` experts); false in engine steps, where routing is data-dependent and the
+    /// expected number of distinct experts under uniform routing, `E·(1 − (1 − 1/E)^(T·k))`, is
+    /// used: at 8 tokens × 8 of 128 experts that is 50 experts, not 64.
+    balanced: bool,
 }
 
 impl Moe {
     fn new(gpu: &GpuSpec, dtype: WeightDtype, model: &ModelSpec, tp: u32) -> Moe {
-        Moe::with_shape(
-            gpu,
-            dtype,
-            f64::from(model.hidden),
-            f64::from(model.ffn) / f64::from(tp),
-            f64::from(model.experts_per_token),
-            f64::from(model.experts),
-        )
+        Moe {
+            balanced: false,
+            ..Moe::with_shape(
+                gpu,
+                dtype,
+                f64::from(model.hidden),
+                f64::from(model.ffn) / f64::from(tp),
+                f64::from(model.experts_per_token),
+                f64::from(model.experts),
+            )
+        }
     }
 
     fn with_shape(
@@ -233,13 +241,18 @@ impl Moe {
             hidden,
             ffn,
             weight_bytes,
+            balanced: true,
         }
     }
 
     /// One layer's experts for `tokens` tokens; `gemm` prices the fallback expert GEMMs.
     fn time_s(&self, tokens: f64, gemm: &Gemm) -> f64 {
         let routed = tokens * self.per_token;
-        let active = self.experts.min(routed);
+        let active = if self.balanced {
+            self.experts.min(routed)
+        } else {
+            self.experts * (1.0 - (1.0 - 1.0 / self.experts).powf(routed))
+        };
         let (h, i) = (self.hidden, self.ffn);
         match self.fused {
             Some((fit, peak, bw)) => {
@@ -264,7 +277,8 @@ impl Moe {
 }
 
 /// Time of one fused-MoE layer call on one GPU: `tokens` tokens of width `hidden`, each routed
-/// to `per_token` of `experts` experts whose intermediate size on this GPU is `ffn_per_gpu`.
+/// to `per_token` of `experts` experts whose intermediate size on this GPU is `ffn_per_gpu`,
+/// spread evenly over the experts as in the measured rows.
 pub fn moe_time_s(
     gpu: &GpuSpec,
     dtype: WeightDtype,
@@ -947,6 +961,17 @@ mod tests {
         // Sixty-four tokens hit every expert.
         let many = at(&moe, 64) / at(&dense, 64);
         assert!(many > one * 1.5, "batch 64 ratio {many} vs batch 1 {one}");
+        // Serving steps route tokens at random: 8 tokens x 8 of 128 experts hit about 50
+        // distinct experts, fewer than the 64 of the evenly routed measurement.
+        let qwen = catalog.model("Qwen3-30B-A3B").expect("model");
+        let engine = Moe::new(h100, WeightDtype::Bf16, qwen, 1);
+        let gemm = Gemm::new(h100, WeightDtype::Bf16);
+        let measured_like = moe_time_s(h100, WeightDtype::Bf16, 8.0, 2048.0, 768.0, 8.0, 128.0);
+        assert!(engine.time_s(8.0, &gemm) < measured_like);
+        assert_eq!(
+            engine.time_s(4096.0, &gemm),
+            moe_time_s(h100, WeightDtype::Bf16, 4096.0, 2048.0, 768.0, 8.0, 128.0)
+        );
         for (gpu, model, tp) in [
             ("H100-SXM", "Qwen3-235B-A22B", 8),
             ("H200", "Qwen3-30B-A3B", 1),
