@@ -116,35 +116,92 @@ impl Seq {
     }
 }
 
+/// Fixed-point scale of decode step times: `DECODE_FX` units per nanosecond.
+const DECODE_FX: u128 = 1 << 20;
+
+/// A decode step's duration in integer nanoseconds, `floor((a + b·ctx) / DECODE_FX)`, where
+/// `a` and `b` are the affine step time of the batch in fixed point (`a` includes half a
+/// nanosecond, so the floor rounds). Single decode steps and fused decode runs both use it,
+/// so a run's step ends are exact sums of its steps and the two paths agree to the nanosecond.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct DecodeFx {
+    a: u128,
+    b: u128,
+}
+
+impl DecodeFx {
+    fn new(perf: &StepTimeModel, batch: u32) -> DecodeFx {
+        let (a_s, b_s) = perf.decode_affine(batch);
+        let scale = DECODE_FX as f64;
+        DecodeFx {
+            a: ((a_s * 1e9 + 0.5) * scale).round() as u128,
+            b: (b_s * 1e9 * scale).round() as u128,
+        }
+    }
+
+    /// Duration of a decode step over `ctx` tokens of cached context.
+    fn step_ns(&self, ctx: u64) -> u64 {
+        u64::try_from((self.a + self.b * u128::from(ctx)) / DECODE_FX).unwrap_or(u64::MAX)
+    }
+}
+
+/// `Σ_{i=0}^{n-1} floor((a·i + b) / m)` for non-negative integers, in O(log m) steps (the
+/// classic floor-sum recursion).
+fn floor_sum(mut n: u128, mut m: u128, mut a: u128, mut b: u128) -> u128 {
+    let mut sum = 0;
+    loop {
+        if a >= m {
+            sum += n * (n.saturating_sub(1)) / 2 * (a / m);
+            a %= m;
+        }
+        if b >= m {
+            sum += n * (b / m);
+            b %= m;
+        }
+        let y_max = a * n + b;
+        if y_max < m {
+            break;
+        }
+        n = y_max / m;
+        b = y_max % m;
+        std::mem::swap(&mut m, &mut a);
+    }
+    sum
+}
+
 /// The work in flight: one step, or a run of identical-shape decode steps.
 #[derive(Clone, Copy, Debug)]
 struct Work {
     start: SimTime,
     /// Steps in this work item (1 for a mixed step).
     steps: u64,
-    /// Closed-form timing of a decode run: step j (1-based) takes `a + b * (c0 + (j-1) * batch)`.
+    /// Closed-form timing of a decode run: step j (1-based) takes `a + b * (c0 + (j-1) * batch)`
+    /// seconds (for the ITL histogram and gauges); `fx` is the same in integer nanoseconds.
     a_s: f64,
     b_s: f64,
     c0_tokens: f64,
     batch: u32,
+    /// Step j (0-based) of a run lasts `floor((fx_first + fx_step·j) / DECODE_FX)` ns.
+    fx_first: u128,
+    fx_step: u128,
     /// Duration of a single (non-run) step.
-    single_s: f64,
+    single_ns: u64,
     is_run: bool,
 }
 
 impl Work {
-    /// Seconds from the start of the work to the end of step `j`.
-    fn elapsed_s(&self, j: u64) -> f64 {
+    /// Nanoseconds from the start of the work to the end of step `j`.
+    fn elapsed_ns(&self, j: u64) -> u64 {
         if !self.is_run {
-            return if j == 0 { 0.0 } else { self.single_s };
+            return if j == 0 { 0 } else { self.single_ns };
         }
-        let j = j as f64;
-        j * self.a_s + self.b_s * (j * self.c0_tokens + f64::from(self.batch) * j * (j - 1.0) / 2.0)
+        let ns = floor_sum(u128::from(j), DECODE_FX, self.fx_step, self.fx_first);
+        u64::try_from(ns).unwrap_or(u64::MAX)
     }
 
     /// End time of step `j`.
     fn step_end(&self, j: u64) -> SimTime {
-        self.start + SimDuration::from_secs_f64(self.elapsed_s(j))
+        self.start + SimDuration(self.elapsed_ns(j))
     }
 
     fn end(&self) -> SimTime {
@@ -166,7 +223,8 @@ impl Work {
             return 1;
         }
         let x = t.saturating_since(self.start).as_secs_f64();
-        // Solve (b*B/2) j^2 + (a + b*c0 - b*B/2) j = x for the real root, then fix rounding.
+        // Solve (b*B/2) j^2 + (a + b*c0 - b*B/2) j = x for the real root (the continuous
+        // version of the step ends), then walk to the exact integer answer.
         let qa = self.b_s * f64::from(self.batch) / 2.0;
         let qb = self.a_s + self.b_s * self.c0_tokens - qa;
         let root = if qa > 0.0 {
@@ -629,6 +687,13 @@ impl Replica {
         let work = if can_run {
             self.plan_run(now, perf)
         } else {
+            // A decode-only step takes the same integer time as the same step inside a run.
+            let single_ns = if shape.decode_seqs == shape.num_seqs {
+                let ctx = shape.decode_kv_tokens - u64::from(shape.decode_seqs);
+                DecodeFx::new(perf, shape.decode_seqs).step_ns(ctx)
+            } else {
+                SimDuration::from_secs_f64(perf.step_time_s(&shape)).as_nanos()
+            };
             Work {
                 start: now,
                 steps: 1,
@@ -636,7 +701,9 @@ impl Replica {
                 b_s: 0.0,
                 c0_tokens: 0.0,
                 batch: 0,
-                single_s: perf.step_time_s(&shape),
+                fx_first: 0,
+                fx_step: 0,
+                single_ns,
                 is_run: false,
             }
         };
@@ -674,6 +741,7 @@ impl Replica {
         let steps = self.kv_limited_steps(steps_to_finish);
         let c0: u64 = self.running.iter().map(|s| u64::from(s.computed)).sum();
         let (a_s, b_s) = perf.decode_affine(batch);
+        let fx = DecodeFx::new(perf, batch);
         Work {
             start: now,
             steps: u64::from(steps),
@@ -681,7 +749,9 @@ impl Replica {
             b_s,
             c0_tokens: c0 as f64,
             batch,
-            single_s: 0.0,
+            fx_first: fx.a + fx.b * u128::from(c0),
+            fx_step: fx.b * u128::from(batch),
+            single_ns: 0,
             is_run: true,
         }
     }
@@ -730,4 +800,61 @@ fn observe_run_itl(h: &mut Histogram, work: &Work, steps: u64) {
     let first = work.a_s + work.b_s * work.c0_tokens;
     let step = work.b_s * f64::from(work.batch);
     h.observe_arithmetic(first, step, steps, u64::from(work.batch));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floor_sum_matches_the_plain_sum() {
+        for (n, m, a, b) in [
+            (0_u128, 7_u128, 3_u128, 5_u128),
+            (1, 7, 3, 5),
+            (10, 7, 3, 5),
+            (1000, DECODE_FX, 123_456_789, 987_654_321),
+            (4096, DECODE_FX, 5_000_000_000, 11_000_000_000_000),
+            (37, 1, 0, 0),
+        ] {
+            let plain: u128 = (0..n).map(|i| (a * i + b) / m).sum();
+            assert_eq!(floor_sum(n, m, a, b), plain, "n {n} m {m} a {a} b {b}");
+        }
+    }
+
+    #[test]
+    fn a_run_ends_where_its_single_steps_would() {
+        let catalog = crate::catalog::Catalog::builtin();
+        let perf = StepTimeModel::new(
+            catalog.gpu("A100-80GB").expect("gpu"),
+            catalog.model("Llama-3-8B").expect("model"),
+            1,
+        )
+        .expect("model");
+        for (batch, c0) in [(1_u32, 0_u64), (1, 1234), (7, 10_000), (64, 300_000)] {
+            let fx = DecodeFx::new(&perf, batch);
+            let work = Work {
+                start: SimTime::ZERO,
+                steps: 500,
+                a_s: 0.0,
+                b_s: 0.0,
+                c0_tokens: c0 as f64,
+                batch,
+                fx_first: fx.a + fx.b * u128::from(c0),
+                fx_step: fx.b * u128::from(batch),
+                single_ns: 0,
+                is_run: true,
+            };
+            let mut end_ns = 0;
+            for j in 0..500_u64 {
+                end_ns += fx.step_ns(c0 + j * u64::from(batch));
+                assert_eq!(work.elapsed_ns(j + 1), end_ns, "batch {batch} step {j}");
+            }
+            // Within a nanosecond of the step-time model, per step.
+            let direct = perf.step_time_s(&crate::perf::StepShape::decode(batch, c0)) * 1e9;
+            assert!(
+                (fx.step_ns(c0) as f64 - direct).abs() <= 0.5 + 1e-6,
+                "{direct}"
+            );
+        }
+    }
 }
