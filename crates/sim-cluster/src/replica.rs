@@ -117,7 +117,7 @@ impl Seq {
 }
 
 /// Fixed-point scale of decode step times: `DECODE_FX` units per nanosecond.
-const DECODE_FX: u128 = 1 << 20;
+const DECODE_FX: u64 = 1 << 20;
 
 /// A decode step's duration in integer nanoseconds, `floor((a + b·ctx) / DECODE_FX)`, where
 /// `a` and `b` are the affine step time of the batch in fixed point (`a` includes half a
@@ -125,40 +125,47 @@ const DECODE_FX: u128 = 1 << 20;
 /// so a run's step ends are exact sums of its steps and the two paths agree to the nanosecond.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct DecodeFx {
-    a: u128,
-    b: u128,
+    a: u64,
+    b: u64,
 }
 
 impl DecodeFx {
     fn new(perf: &StepTimeModel, batch: u32) -> DecodeFx {
         let (a_s, b_s) = perf.decode_affine(batch);
         let scale = DECODE_FX as f64;
+        // Saturating casts: a step of more than 2^43 ns (about 2.4 hours) is not a real step.
         DecodeFx {
-            a: ((a_s * 1e9 + 0.5) * scale).round() as u128,
-            b: (b_s * 1e9 * scale).round() as u128,
+            a: ((a_s * 1e9 + 0.5) * scale).round() as u64,
+            b: (b_s * 1e9 * scale).round() as u64,
         }
     }
 
     /// Duration of a decode step over `ctx` tokens of cached context.
     fn step_ns(&self, ctx: u64) -> u64 {
-        u64::try_from((self.a + self.b * u128::from(ctx)) / DECODE_FX).unwrap_or(u64::MAX)
+        self.b.saturating_mul(ctx).saturating_add(self.a) / DECODE_FX
     }
 }
 
 /// `Σ_{i=0}^{n-1} floor((a·i + b) / m)` for non-negative integers, in O(log m) steps (the
-/// classic floor-sum recursion).
-fn floor_sum(mut n: u128, mut m: u128, mut a: u128, mut b: u128) -> u128 {
-    let mut sum = 0;
+/// classic floor-sum recursion). Runs in 64-bit arithmetic, which every real run fits, and
+/// saturates instead of wrapping if one ever does not.
+fn floor_sum(mut n: u64, mut m: u64, mut a: u64, mut b: u64) -> u64 {
+    let mut sum: u64 = 0;
     loop {
         if a >= m {
-            sum += n * (n.saturating_sub(1)) / 2 * (a / m);
+            let pairs = if n % 2 == 0 {
+                (n / 2).saturating_mul(n.saturating_sub(1))
+            } else {
+                n.saturating_mul(n.saturating_sub(1) / 2)
+            };
+            sum = sum.saturating_add(pairs.saturating_mul(a / m));
             a %= m;
         }
         if b >= m {
-            sum += n * (b / m);
+            sum = sum.saturating_add(n.saturating_mul(b / m));
             b %= m;
         }
-        let y_max = a * n + b;
+        let y_max = a.saturating_mul(n).saturating_add(b);
         if y_max < m {
             break;
         }
@@ -182,8 +189,10 @@ struct Work {
     c0_tokens: f64,
     batch: u32,
     /// Step j (0-based) of a run lasts `floor((fx_first + fx_step·j) / DECODE_FX)` ns.
-    fx_first: u128,
-    fx_step: u128,
+    fx_first: u64,
+    fx_step: u64,
+    /// Nanoseconds from `start` to the end of the last step (cached: queries compare with it).
+    end_ns: u64,
     /// Duration of a single (non-run) step.
     single_ns: u64,
     is_run: bool,
@@ -195,8 +204,10 @@ impl Work {
         if !self.is_run {
             return if j == 0 { 0 } else { self.single_ns };
         }
-        let ns = floor_sum(u128::from(j), DECODE_FX, self.fx_step, self.fx_first);
-        u64::try_from(ns).unwrap_or(u64::MAX)
+        if j == self.steps {
+            return self.end_ns;
+        }
+        floor_sum(j, DECODE_FX, self.fx_step, self.fx_first)
     }
 
     /// End time of step `j`.
@@ -205,7 +216,17 @@ impl Work {
     }
 
     fn end(&self) -> SimTime {
-        self.step_end(self.steps)
+        self.start + SimDuration(self.end_ns)
+    }
+
+    /// Shortens a run to `steps` steps.
+    fn truncate(&mut self, steps: u64) {
+        self.steps = steps;
+        self.end_ns = if self.is_run {
+            floor_sum(steps, DECODE_FX, self.fx_step, self.fx_first)
+        } else {
+            self.single_ns
+        };
     }
 
     /// Steps completed by time `t` (the largest j with `step_end(j) <= t`).
@@ -491,7 +512,7 @@ impl Replica {
         if j >= work.steps {
             return None;
         }
-        work.steps = j;
+        work.truncate(j);
         self.generation += 1;
         Some(Wake {
             at: work.end(),
@@ -703,6 +724,7 @@ impl Replica {
                 batch: 0,
                 fx_first: 0,
                 fx_step: 0,
+                end_ns: single_ns,
                 single_ns,
                 is_run: false,
             }
@@ -742,18 +764,21 @@ impl Replica {
         let c0: u64 = self.running.iter().map(|s| u64::from(s.computed)).sum();
         let (a_s, b_s) = perf.decode_affine(batch);
         let fx = DecodeFx::new(perf, batch);
-        Work {
+        let mut work = Work {
             start: now,
-            steps: u64::from(steps),
+            steps: 0,
             a_s,
             b_s,
             c0_tokens: c0 as f64,
             batch,
-            fx_first: fx.a + fx.b * u128::from(c0),
-            fx_step: fx.b * u128::from(batch),
+            fx_first: fx.b.saturating_mul(c0).saturating_add(fx.a),
+            fx_step: fx.b.saturating_mul(u64::from(batch)),
+            end_ns: 0,
             single_ns: 0,
             is_run: true,
-        }
+        };
+        work.truncate(u64::from(steps));
+        work
     }
 
     /// The most steps (at most `max_steps`) whose block allocations all succeed. Step 1 is
@@ -809,14 +834,14 @@ mod tests {
     #[test]
     fn floor_sum_matches_the_plain_sum() {
         for (n, m, a, b) in [
-            (0_u128, 7_u128, 3_u128, 5_u128),
+            (0_u64, 7_u64, 3_u64, 5_u64),
             (1, 7, 3, 5),
             (10, 7, 3, 5),
             (1000, DECODE_FX, 123_456_789, 987_654_321),
             (4096, DECODE_FX, 5_000_000_000, 11_000_000_000_000),
             (37, 1, 0, 0),
         ] {
-            let plain: u128 = (0..n).map(|i| (a * i + b) / m).sum();
+            let plain: u64 = (0..n).map(|i| (a * i + b) / m).sum();
             assert_eq!(floor_sum(n, m, a, b), plain, "n {n} m {m} a {a} b {b}");
         }
     }
@@ -832,18 +857,20 @@ mod tests {
         .expect("model");
         for (batch, c0) in [(1_u32, 0_u64), (1, 1234), (7, 10_000), (64, 300_000)] {
             let fx = DecodeFx::new(&perf, batch);
-            let work = Work {
+            let mut work = Work {
                 start: SimTime::ZERO,
-                steps: 500,
+                steps: 0,
                 a_s: 0.0,
                 b_s: 0.0,
                 c0_tokens: c0 as f64,
                 batch,
-                fx_first: fx.a + fx.b * u128::from(c0),
-                fx_step: fx.b * u128::from(batch),
+                fx_first: fx.a + fx.b * c0,
+                fx_step: fx.b * u64::from(batch),
+                end_ns: 0,
                 single_ns: 0,
                 is_run: true,
             };
+            work.truncate(500);
             let mut end_ns = 0;
             for j in 0..500_u64 {
                 end_ns += fx.step_ns(c0 + j * u64::from(batch));
