@@ -153,7 +153,7 @@ fn floor_sum(mut n: u64, mut m: u64, mut a: u64, mut b: u64) -> u64 {
     let mut sum: u64 = 0;
     loop {
         if a >= m {
-            let pairs = if n % 2 == 0 {
+            let pairs = if n.is_multiple_of(2) {
                 (n / 2).saturating_mul(n.saturating_sub(1))
             } else {
                 n.saturating_mul(n.saturating_sub(1) / 2)
