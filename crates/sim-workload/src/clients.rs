@@ -301,7 +301,7 @@ pub enum Workload<'a> {
     /// Requests arrive when the stream says, whatever the service does.
     Open(RequestStream<'a>),
     /// Users send their next request when their previous one resolves.
-    Closed(ClosedLoop<'a>),
+    Closed(Box<ClosedLoop<'a>>),
 }
 
 impl<'a> From<RequestStream<'a>> for Workload<'a> {
@@ -312,7 +312,7 @@ impl<'a> From<RequestStream<'a>> for Workload<'a> {
 
 impl<'a> From<ClosedLoop<'a>> for Workload<'a> {
     fn from(clients: ClosedLoop<'a>) -> Workload<'a> {
-        Workload::Closed(clients)
+        Workload::Closed(Box::new(clients))
     }
 }
 
