@@ -68,9 +68,10 @@ fn drive(cfg: &EngineConfig, perf: &StepTimeModel, requests: &[Request]) -> Driv
 
 fn replica(c: &mut Criterion) {
     let scenario = common::load("quickstart", |t| t);
-    let requests: Vec<Request> = scenario
-        .workload
-        .stream(scenario.seed, None)
+    let sim_workload::Workload::Open(stream) = scenario.workload.stream(scenario.seed, None) else {
+        panic!("the quickstart is open-loop");
+    };
+    let requests: Vec<Request> = stream
         .take(REQUESTS)
         .collect::<Result<_, _>>()
         .expect("the synthetic stream does not fail");

@@ -19,7 +19,7 @@ mod run_watch;
 mod sweep_cmd;
 
 pub(crate) use atomic_file::write_file;
-use sim_scenario::{Files, Scenario, ScenarioError, WorkloadPlan};
+use sim_scenario::{Files, Scenario, ScenarioError};
 
 /// Which Kubernetes autoscaling settings to use for LLM inference, answered by simulation.
 #[derive(Parser)]
@@ -307,15 +307,14 @@ fn run_scenario(
     seed: u64,
     observer: &mut dyn sim_engine::Observer,
 ) -> Result<sim_engine::RunReport, Failure> {
-    let (reader, trace_path): (Option<Box<dyn std::io::BufRead>>, Option<&str>) =
-        match &scenario.workload {
-            WorkloadPlan::Synthetic { .. } => (None, None),
-            WorkloadPlan::Trace { path, .. } => {
-                let reader = open_trace(path)
-                    .map_err(|e| Failure::Input(format!("{path}: cannot open trace: {e}")))?;
-                (Some(reader), Some(path.as_str()))
-            }
-        };
+    let trace_path = scenario.workload.file();
+    let reader: Option<Box<dyn std::io::BufRead>> = match trace_path {
+        None => None,
+        Some(path) => Some(
+            open_trace(path)
+                .map_err(|e| Failure::Input(format!("{path}: cannot open trace: {e}")))?,
+        ),
+    };
     let stream = scenario.workload.stream(seed, reader);
     sim_engine::run(&scenario.spec, seed, stream, observer).map_err(|e| match e {
         sim_engine::RunError::Workload(e) => {

@@ -15,6 +15,7 @@
 //! autoscalers or metrics text, or read files (the catalog is parsed from text it is given).
 
 pub mod catalog;
+pub mod itl;
 pub mod node;
 pub mod perf;
 pub mod pod;

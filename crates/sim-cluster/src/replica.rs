@@ -17,6 +17,7 @@ use std::collections::VecDeque;
 
 use sim_des::{SimDuration, SimTime};
 
+use crate::itl::TokenGaps;
 use crate::perf::{StepShape, StepTimeModel};
 use crate::vllm_metrics::{Histogram, ITL_BUCKETS_S};
 
@@ -81,6 +82,8 @@ pub struct ReplicaGauges {
     pub prompt_tokens_total: u64,
     /// `vllm:num_preemptions_total`.
     pub preemptions_total: u64,
+    /// Computed tokens (prompt and output) whose KV preemption discarded, to be computed again.
+    pub recomputed_tokens_total: u64,
     /// Steps executed so far.
     pub steps_total: u64,
     /// Nanoseconds the GPU spent executing steps so far.
@@ -100,6 +103,8 @@ struct Seq {
     /// Tokens scheduled in the step in flight.
     step_tokens: u32,
     preemptions: u32,
+    /// When the last output token was sampled, for the gap to the next one.
+    last_token_at: SimTime,
     scheduled_once: bool,
     aborted: bool,
 }
@@ -281,8 +286,12 @@ pub struct Replica {
     generation_tokens_total: u64,
     prompt_tokens_total: u64,
     preemptions_total: u64,
+    recomputed_tokens_total: u64,
     steps_total: u64,
     busy_ns_total: u64,
+    /// Every output token's gap to the request's previous one (preemption stalls included),
+    /// for run-level ITL percentiles.
+    token_gaps: TokenGaps,
     /// `vllm:inter_token_latency_seconds`: one observation per non-first output token, of
     /// the duration of the step that produced it.
     itl: Histogram,
@@ -323,8 +332,10 @@ impl Replica {
             generation_tokens_total: 0,
             prompt_tokens_total: 0,
             preemptions_total: 0,
+            recomputed_tokens_total: 0,
             steps_total: 0,
             busy_ns_total: 0,
+            token_gaps: TokenGaps::new(),
             itl: Histogram::new(ITL_BUCKETS_S),
         }
     }
@@ -370,6 +381,7 @@ impl Replica {
             blocks: 0,
             step_tokens: 0,
             preemptions: 0,
+            last_token_at: now,
             scheduled_once: false,
             aborted: false,
         });
@@ -401,6 +413,7 @@ impl Replica {
             if work.is_run {
                 self.generation_tokens_total += done * u64::from(work.batch);
                 observe_run_itl(&mut self.itl, &work, done);
+                observe_run_gaps(&mut self.token_gaps, &work, done);
             }
         }
         self.generation += 1;
@@ -428,6 +441,7 @@ impl Replica {
         self.steps_total += work.steps;
         if work.is_run {
             observe_run_itl(&mut self.itl, &work, work.steps);
+            observe_run_gaps(&mut self.token_gaps, &work, work.steps);
             self.finish_run(work.steps as u32, now, events);
         } else {
             self.finish_step(now, (now - work.start).as_secs_f64(), events);
@@ -447,6 +461,7 @@ impl Replica {
             generation_tokens_total: self.generation_tokens_total,
             prompt_tokens_total: self.prompt_tokens_total,
             preemptions_total: self.preemptions_total,
+            recomputed_tokens_total: self.recomputed_tokens_total,
             steps_total: self.steps_total,
             busy_ns_total: self.busy_ns_total,
         };
@@ -475,6 +490,16 @@ impl Replica {
         let mut h = self.itl.clone();
         if let Some(work) = self.work.as_ref().filter(|w| w.is_run) {
             observe_run_itl(&mut h, work, work.steps_done_by(t.max(work.start)));
+        }
+        h
+    }
+
+    /// Every output token's gap to its request's previous token as of time `t` (which may
+    /// fall inside a decode run).
+    pub fn token_gaps_at(&self, t: SimTime) -> TokenGaps {
+        let mut h = self.token_gaps.clone();
+        if let Some(work) = self.work.as_ref().filter(|w| w.is_run) {
+            observe_run_gaps(&mut h, work, work.steps_done_by(t.max(work.start)));
         }
         h
     }
@@ -542,7 +567,10 @@ impl Replica {
             self.generation_tokens_total += 1;
             if seq.generated > 1 {
                 self.itl.observe(duration_s);
+                let gap = now.saturating_since(seq.last_token_at);
+                self.token_gaps.observe(gap.as_secs_f64());
             }
+            seq.last_token_at = now;
             if seq.generated == 1 && !seq.aborted {
                 events.push(ReplicaEvent::FirstToken {
                     id: seq.id,
@@ -565,6 +593,7 @@ impl Replica {
             seq.step_tokens = 0;
             seq.computed += steps;
             seq.generated += steps;
+            seq.last_token_at = now;
             let need = seq.computed.div_ceil(bs);
             if need > seq.blocks {
                 self.free_blocks -= need - seq.blocks;
@@ -811,6 +840,7 @@ impl Replica {
             .expect("preemption needs a running request");
         self.free_blocks += victim.blocks;
         victim.blocks = 0;
+        self.recomputed_tokens_total += u64::from(victim.computed);
         victim.computed = 0;
         victim.step_tokens = 0;
         victim.preemptions += 1;
@@ -822,6 +852,14 @@ impl Replica {
 /// Records the inter-token latencies of the first `steps` steps of a decode run: step j lasts
 /// `a + b * (c0 + (j-1) * batch)` and every request in the batch emits one token.
 fn observe_run_itl(h: &mut Histogram, work: &Work, steps: u64) {
+    let first = work.a_s + work.b_s * work.c0_tokens;
+    let step = work.b_s * f64::from(work.batch);
+    h.observe_arithmetic(first, step, steps, u64::from(work.batch));
+}
+
+/// As [`observe_run_itl`], into the fine histogram: steps of a run follow one another, so a
+/// token's gap is its step's duration.
+fn observe_run_gaps(h: &mut TokenGaps, work: &Work, steps: u64) {
     let first = work.a_s + work.b_s * work.c0_tokens;
     let step = work.b_s * f64::from(work.batch);
     h.observe_arithmetic(first, step, steps, u64::from(work.batch));

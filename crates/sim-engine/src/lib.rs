@@ -2,7 +2,9 @@
 //! control-plane work) the autoscaling loops.
 //!
 //! Key types: [`RunSpec`] (validated inputs, built by `sim-scenario`), [`run`] (one run, a
-//! pure function of spec, seed and workload stream), [`RunReport`] (summary, timeline,
+//! pure function of spec, seed and workload: an open-loop request stream or a closed loop of
+//! users, `sim_workload::Workload`, whose next arrivals the loop schedules as requests
+//! resolve), [`RunReport`] (summary, timeline,
 //! events), [`Observer`] (per-request records and progress, handed over as the run goes).
 //!
 //! Design decision: the loop is single-threaded and event-driven on integer time. The cost of
@@ -16,7 +18,7 @@
 //! engine after every step); only Ready pods receive requests; a request is resolved once.
 //!
 //! What it deliberately does not do: read files, parse TOML, or know PromQL text. The workload
-//! arrives as a stream of requests; the scenario arrives validated.
+//! arrives as a stream of requests or a client population; the scenario arrives validated.
 
 mod observer;
 mod report;

@@ -259,6 +259,12 @@ pub struct Summary {
     pub completed_e2e_s: Percentiles,
     /// Time from arrival to first scheduled in an engine, of completed requests.
     pub completed_queue_s: Percentiles,
+    /// Inter-token latency as `vllm bench serve` reports it: every output token's gap to the
+    /// previous token of its request, pooled over all tokens (`count` is the number of gaps),
+    /// preemption stalls included. Unlike `tpot_s` (one value per request) long requests
+    /// weigh more. Percentiles are within 0.4 %; requests unfinished at the end contribute
+    /// the gaps they had.
+    pub itl_s: Percentiles,
     /// Share of all requests (failed ones included) that completed and met every
     /// per-request SLO threshold (0 when none arrived).
     pub slo_attainment: f64,
@@ -291,6 +297,9 @@ pub struct Summary {
     pub generation_tokens_total: u64,
     /// Preemptions across all engines.
     pub preemptions_total: u64,
+    /// Tokens (prompt and output so far) whose KV cache preemption discarded, to be
+    /// computed again when the request is rescheduled (vLLM preempts by recompute).
+    pub recomputed_tokens_total: u64,
     /// Engine steps across all engines.
     pub engine_steps_total: u64,
     /// Events the simulator processed (a measure of its own work).
@@ -327,7 +336,8 @@ impl Summary {
 
     /// Every scalar metric of the run by its name in sweep results, in column order:
     /// counts, latencies over every request (`ttft_s_p99`), over completed requests
-    /// (`completed_ttft_s_p99`), then attainment, cost, replicas and work.
+    /// (`completed_ttft_s_p99`), per-token ITL (`itl_s_p99`), then attainment, cost, replicas
+    /// and work.
     pub fn metrics(&self) -> Vec<(String, f64)> {
         let mut out: Vec<(String, f64)> = vec![
             ("requests_total".into(), self.requests_total as f64),
@@ -357,6 +367,14 @@ impl Summary {
                 out.push((format!("completed_{}_{p}", m.name()), v));
             }
         }
+        for (p, v) in [
+            ("mean", self.itl_s.mean),
+            ("p50", self.itl_s.p50),
+            ("p90", self.itl_s.p90),
+            ("p99", self.itl_s.p99),
+        ] {
+            out.push((format!("itl_s_{p}"), v));
+        }
         out.extend([
             ("slo_attainment".into(), self.slo_attainment),
             ("gpu_hours".into(), self.gpu_hours),
@@ -375,6 +393,10 @@ impl Summary {
             ("time_at_zero_s".into(), self.time_at_zero_s),
             ("sim_duration_s".into(), self.sim_duration_s),
             ("preemptions_total".into(), self.preemptions_total as f64),
+            (
+                "recomputed_tokens_total".into(),
+                self.recomputed_tokens_total as f64,
+            ),
             ("events_total".into(), self.events_total as f64),
             ("warnings".into(), self.warnings as f64),
         ]);

@@ -7,7 +7,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Mutex;
 
 use sim_des::SimTime;
-use sim_scenario::{Files, ScenarioError, WorkloadPlan};
+use sim_scenario::{Files, ScenarioError};
 use sim_workload::{TraceError, TraceFormat, Transform};
 
 use crate::corpus::{Corpus, MemFiles, normalize};
@@ -418,12 +418,13 @@ fn run_scenario(case: &Case, files: &MemFiles<'_>, index: u64) -> Outcome {
     let mut spec = scenario.spec.clone();
     spec.duration_s = Some(spec.duration_s.unwrap_or(RUN_HORIZON_S).min(RUN_HORIZON_S));
     spec.drain_limit_s = spec.drain_limit_s.min(RUN_DRAIN_S);
-    let (reader, trace_path) = match &scenario.workload {
-        WorkloadPlan::Synthetic { .. } => (None, None),
-        WorkloadPlan::Trace { path, .. } => match files.open(path) {
-            Ok(r) => (Some(r), Some(path.as_str())),
-            Err(e) => return Outcome::Unpositioned(format!("{path}: cannot open trace: {e}")),
-        },
+    let trace_path = scenario.workload.file();
+    let reader = match trace_path.map(|path| (path, files.open(path))) {
+        None => None,
+        Some((_, Ok(r))) => Some(r),
+        Some((path, Err(e))) => {
+            return Outcome::Unpositioned(format!("{path}: cannot open trace: {e}"));
+        }
     };
     // Every other case streams per-request records, as `--requests` does.
     let mut requests = RequestSink {

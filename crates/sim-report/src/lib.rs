@@ -216,6 +216,7 @@ struct SummaryWire<'a> {
     completed_tpot_s: LatencyWire,
     completed_e2e_s: LatencyWire,
     completed_queue_s: LatencyWire,
+    itl_s: LatencyWire,
     slo_attainment: f64,
     slo_checks: Vec<SloCheckWire<'a>>,
     slo_ok: bool,
@@ -233,6 +234,7 @@ struct SummaryWire<'a> {
     prompt_tokens_total: u64,
     generation_tokens_total: u64,
     preemptions_total: u64,
+    recomputed_tokens_total: u64,
     engine_steps_total: u64,
     events_total: u64,
     resolved: ResolvedWire<'a>,
@@ -275,6 +277,7 @@ pub fn write_summary_json(
         completed_tpot_s: (&s.completed_tpot_s).into(),
         completed_e2e_s: (&s.completed_e2e_s).into(),
         completed_queue_s: (&s.completed_queue_s).into(),
+        itl_s: (&s.itl_s).into(),
         slo_attainment: round9(s.slo_attainment),
         slo_checks: s
             .slo_checks
@@ -329,6 +332,7 @@ pub fn write_summary_json(
         prompt_tokens_total: s.prompt_tokens_total,
         generation_tokens_total: s.generation_tokens_total,
         preemptions_total: s.preemptions_total,
+        recomputed_tokens_total: s.recomputed_tokens_total,
         engine_steps_total: s.engine_steps_total,
         events_total: s.events_total,
         resolved: ResolvedWire {
@@ -577,6 +581,12 @@ pub fn render_text(scenario: &Scenario, summary: &Summary) -> String {
             c.p99
         );
     }
+    let i = &s.itl_s;
+    let _ = writeln!(
+        out,
+        "  {:<9}{:>9} {:>9} {:>9} | {:>9.4} {:>9.4} {:>9.4} {:>9.4}  (per token)",
+        "itl_s", "", "", "", i.mean, i.p50, i.p90, i.p99
+    );
     let _ = writeln!(
         out,
         "SLO {}  attainment {:.2} %, failed or unfinished {:.2} %",
@@ -606,8 +616,12 @@ pub fn render_text(scenario: &Scenario, summary: &Summary) -> String {
     }
     let _ = writeln!(
         out,
-        "simulated {:.1} s, {} engine steps, {} preemptions, {} events",
-        s.sim_duration_s, s.engine_steps_total, s.preemptions_total, s.events_total
+        "simulated {:.1} s, {} engine steps, {} preemptions ({} tokens recomputed), {} events",
+        s.sim_duration_s,
+        s.engine_steps_total,
+        s.preemptions_total,
+        s.recomputed_tokens_total,
+        s.events_total
     );
     out
 }

@@ -3,7 +3,7 @@
 //!
 //! Key items: [`load`] (text → [`Scenario`] or one [`ScenarioError`] naming file:line:col),
 //! [`ScenarioFile`] (the format as written, echoed into outputs), [`WorkloadPlan`] (how to
-//! build the request stream), [`Files`] (how the CLI hands over the files a scenario names).
+//! build the run's workload: a request stream, or a closed loop of users), [`Files`] (how the CLI hands over the files a scenario names).
 //!
 //! Design decision: parse, don't validate. Serde checks shapes and rejects unknown keys; a
 //! second pass checks meaning (min ≤ max, known GPU and model, a KV cache that holds

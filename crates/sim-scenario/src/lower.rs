@@ -15,7 +15,8 @@ use sim_engine::{
     RoutingSpec, RunSpec, SloSpec,
 };
 use sim_workload::{
-    LengthDist, RateProfile, SyntheticSpec, TraceError, TraceFormat, TraceScan, Transform,
+    ClientLengths, ClientSpec, LengthDist, RateProfile, SyntheticSpec, TraceError, TraceFormat,
+    TraceScan, Transform, Workload,
 };
 
 use crate::control::{at_least, non_negative, positive};
@@ -184,29 +185,56 @@ pub enum WorkloadPlan {
         /// Window, offset and rate scale.
         transform: Transform,
     },
+    /// A closed loop of users (`kind = "closed_loop"`).
+    ClosedLoop {
+        /// The population.
+        spec: ClientSpec,
+        /// For [`ClientLengths::Replay`]: the file whose lengths are replayed, and its format.
+        replay: Option<(String, TraceFormat)>,
+    },
 }
 
 impl WorkloadPlan {
-    /// Builds the request stream. `trace` must be the opened trace for a trace plan.
+    /// The file a run reads (a trace, or a closed loop's replayed lengths), which the caller
+    /// opens and hands to [`WorkloadPlan::stream`].
+    pub fn file(&self) -> Option<&str> {
+        match self {
+            WorkloadPlan::Synthetic { .. } => None,
+            WorkloadPlan::Trace { path, .. } => Some(path),
+            WorkloadPlan::ClosedLoop { replay, .. } => replay.as_ref().map(|(p, _)| p.as_str()),
+        }
+    }
+
+    /// Builds the run's workload: a request stream, or a closed loop. `trace` must be the
+    /// opened [`WorkloadPlan::file`] when there is one.
     ///
     /// # Panics
-    /// When a trace plan gets no reader (a caller bug).
+    /// When a plan with a file gets no reader (a caller bug).
     pub fn stream<'a>(
         &self,
         seed: u64,
         trace: Option<Box<dyn std::io::BufRead + 'a>>,
-    ) -> sim_workload::RequestStream<'a> {
+    ) -> Workload<'a> {
+        let streams = sim_des::RngStreams::new(seed);
         match self {
             WorkloadPlan::Synthetic { spec, transform } => {
-                let streams = sim_des::RngStreams::new(seed);
                 let base = sim_workload::synthetic(spec, &streams);
-                sim_workload::transform(base, transform)
+                sim_workload::transform(base, transform).into()
             }
             WorkloadPlan::Trace {
                 format, transform, ..
             } => {
                 let reader = trace.expect("a trace plan needs its reader");
-                sim_workload::transform(sim_workload::read_trace(*format, reader), transform)
+                sim_workload::transform(sim_workload::read_trace(*format, reader), transform).into()
+            }
+            WorkloadPlan::ClosedLoop { spec, replay } => {
+                let lengths = replay.as_ref().map(|(_, format)| {
+                    let reader = trace.expect("a replay plan needs its reader");
+                    sim_workload::read_trace(*format, reader)
+                });
+                sim_workload::ClosedLoop::new(spec, &streams, lengths)
+                    .expect("the spec was validated at load")
+                    .into()
             }
         }
     }
@@ -694,8 +722,15 @@ impl Lowering<'_> {
         }
         let (workload, last_arrival_s) = self.workload(&f)?;
         let horizon_s = run.duration_s.or(last_arrival_s).unwrap_or(0.0);
-        // The timeline is held in memory: bound its rows over the longest the run can last.
-        let span_s = horizon_s + drain_limit_s;
+        // The timeline is held in memory: bound its rows over the longest the run can last
+        // (a closed loop without a horizon ends when its requests are done, up to 30 days).
+        let open_ended =
+            matches!(workload, WorkloadPlan::ClosedLoop { .. }) && run.duration_s.is_none();
+        let span_s = if open_ended {
+            sim_engine::MAX_HORIZON_S as f64 + drain_limit_s
+        } else {
+            horizon_s + drain_limit_s
+        };
         let rows = span_s / timeline_interval_s;
         if rows > MAX_TIMELINE_ROWS as f64 {
             return Err(self.err(
@@ -1039,7 +1074,25 @@ impl Lowering<'_> {
                 format!("offset_s is limited to 30 days, got {}", transform.offset_s),
             ));
         }
+        if w.kind != "closed_loop" {
+            for (key, set) in [
+                ("users", w.users.is_some()),
+                ("think_time_s", w.think_time_s.is_some()),
+                ("think_time_cv", w.think_time_cv.is_some()),
+                ("ramp_up_s", w.ramp_up_s.is_some()),
+                ("max_requests", w.max_requests.is_some()),
+                ("retry_delay_s", w.retry_delay_s.is_some()),
+            ] {
+                if set {
+                    return Err(self.err(
+                        &["workload", key],
+                        format!("{key} applies to kind = \"closed_loop\""),
+                    ));
+                }
+            }
+        }
         match w.kind.as_str() {
+            "closed_loop" => Ok((self.closed_loop(f)?, None)),
             "trace" => {
                 for (key, set) in [
                     ("preset", w.preset.is_some()),
@@ -1154,9 +1207,193 @@ impl Lowering<'_> {
             }
             other => Err(self.err(
                 &["workload", "kind"],
-                format!("kind must be \"synthetic\" or \"trace\", got {other:?}"),
+                format!("kind must be \"synthetic\", \"trace\" or \"closed_loop\", got {other:?}"),
             )),
         }
+    }
+
+    /// `kind = "closed_loop"`: users, think time, ramp, bound and where lengths come from.
+    fn closed_loop(&self, f: &ScenarioFile) -> Result<WorkloadPlan, ScenarioError> {
+        let w = &f.workload;
+        for (key, set) in [
+            ("arrivals", w.arrivals.is_some()),
+            ("window_start_s", w.window_start_s.is_some()),
+            ("window_duration_s", w.window_duration_s.is_some()),
+            ("offset_s", w.offset_s.is_some()),
+            ("rate_scale", w.rate_scale.is_some()),
+        ] {
+            if set {
+                return Err(self.err(
+                    &["workload", key],
+                    format!(
+                        "{key} applies to open-loop workloads; a closed loop's arrivals follow \
+                         its users (users, think_time_s, ramp_up_s)"
+                    ),
+                ));
+            }
+        }
+        let users = w
+            .users
+            .ok_or_else(|| self.err(&["workload"], "a closed_loop workload needs users"))?;
+        let limit = sim_engine::MAX_REQUESTS_PER_RUN;
+        if let Some(m) = w.max_requests
+            && m > limit
+        {
+            return Err(self.err(
+                &["workload", "max_requests"],
+                format!("max_requests is limited to {limit}, got {m}"),
+            ));
+        }
+        let (lengths, replay) = if let Some(rel) = &w.path {
+            for (key, set) in [
+                ("preset", w.preset.is_some()),
+                ("prompt_tokens", w.prompt_tokens.is_some()),
+                ("output_tokens", w.output_tokens.is_some()),
+            ] {
+                if set {
+                    return Err(self.err(
+                        &["workload", key],
+                        format!("{key} does not apply when lengths are replayed from path"),
+                    ));
+                }
+            }
+            let format = self.trace_format(&["workload", "format"], w.format.as_deref())?;
+            let path = self.resolve_path(rel);
+            // Arrival times are ignored, so the scan has no horizon; it counts the lines.
+            let key = ScanKey::new(&path, format, &Transform::default(), None);
+            let scan = self.files.scan_trace(&key).map_err(|e| match e {
+                ScanFailure::Open(e) => self.err(
+                    &["workload", "path"],
+                    format!("cannot open trace {path}: {e}"),
+                ),
+                ScanFailure::Trace(e) => trace_error(&path, &e),
+            })?;
+            if scan.requests == 0 {
+                return Err(self.err(
+                    &["workload", "path"],
+                    format!("{path} holds no requests to replay"),
+                ));
+            }
+            if scan.requests > limit {
+                return Err(self.err(
+                    &["workload", "path"],
+                    format!(
+                        "{path} holds {} requests; a run is limited to {limit} (set max_requests)",
+                        scan.requests
+                    ),
+                ));
+            }
+            if let Some(m) = w.max_requests
+                && m > scan.requests
+            {
+                self.loc.warn(
+                    &["workload", "max_requests"],
+                    format!(
+                        "{path} holds only {} requests; the run sends no more after the last \
+                         (lengths are not reused)",
+                        scan.requests
+                    ),
+                );
+            }
+            (ClientLengths::Replay, Some((path, format)))
+        } else {
+            if w.format.is_some() {
+                return Err(self.err(
+                    &["workload", "format"],
+                    "format applies to replayed lengths (path)",
+                ));
+            }
+            let (mut prompt, mut output) = match w.preset.as_deref() {
+                Some("azure-conv-like") => {
+                    let s = sim_workload::azure_conv_like(1.0);
+                    (Some(s.prompt_tokens), Some(s.output_tokens))
+                }
+                Some(other) => {
+                    return Err(self.err(
+                        &["workload", "preset"],
+                        format!("unknown preset {other:?}; known: azure-conv-like"),
+                    ));
+                }
+                None => (None, None),
+            };
+            if let Some(t) = &w.prompt_tokens {
+                prompt = Some(self.lengths("prompt_tokens", t)?);
+            }
+            if let Some(t) = &w.output_tokens {
+                output = Some(self.lengths("output_tokens", t)?);
+            }
+            let (Some(prompt_tokens), Some(output_tokens)) = (prompt, output) else {
+                return Err(self.err(
+                    &["workload"],
+                    "a closed_loop workload needs path (replayed lengths), preset, or both \
+                     [workload.prompt_tokens] and [workload.output_tokens]",
+                ));
+            };
+            if f.run.duration_s.is_none() && w.max_requests.is_none() {
+                return Err(self.err(
+                    &["workload"],
+                    "a closed_loop workload needs run.duration_s or max_requests to end",
+                ));
+            }
+            (
+                ClientLengths::Synthetic {
+                    prompt_tokens,
+                    output_tokens,
+                },
+                None,
+            )
+        };
+        let spec = ClientSpec {
+            users,
+            think_time_s: w.think_time_s.unwrap_or(0.0),
+            think_time_cv: w.think_time_cv.unwrap_or(0.0),
+            ramp_up_s: w.ramp_up_s.unwrap_or(0.0),
+            max_requests: w.max_requests,
+            retry_delay_s: w.retry_delay_s.unwrap_or(1.0),
+            lengths,
+        };
+        spec.validate().map_err(|m| {
+            let key = first_word(&m).trim_end_matches(':').to_string();
+            self.err(&["workload", &key], m)
+        })?;
+        for (key, v) in [
+            ("think_time_s", spec.think_time_s),
+            ("ramp_up_s", spec.ramp_up_s),
+        ] {
+            if v > sim_engine::MAX_HORIZON_S as f64 {
+                return Err(self.err(
+                    &["workload", key],
+                    format!("{key} is limited to 30 days, got {v}"),
+                ));
+            }
+        }
+        if let Some(m) = spec.max_requests
+            && m < u64::from(users)
+        {
+            self.loc.warn(
+                &["workload", "max_requests"],
+                format!("max_requests ({m}) is below users ({users}): only {m} users ever send"),
+            );
+        }
+        if spec.think_time_cv > 0.0 && spec.think_time_s == 0.0 {
+            self.loc.warn(
+                &["workload", "think_time_cv"],
+                "think_time_cv has no effect with a zero think_time_s",
+            );
+        }
+        if let Some(d) = f.run.duration_s
+            && spec.ramp_up_s > 0.0
+            && spec.ramp_up_s * f64::from(users - 1) / f64::from(users) > d
+        {
+            self.loc.warn(
+                &["workload", "ramp_up_s"],
+                format!(
+                    "ramp_up_s ({}) runs past run.duration_s ({d}): the last users never send",
+                    spec.ramp_up_s
+                ),
+            );
+        }
+        Ok(WorkloadPlan::ClosedLoop { spec, replay })
     }
 
     /// Reads the trace once before any run: a bad line, an arrival past the horizon limit or

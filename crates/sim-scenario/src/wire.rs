@@ -80,7 +80,7 @@ pub struct RunTable {
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, expecting = "the [workload] table")]
 pub struct WorkloadTable {
-    /// `"synthetic"` or `"trace"`.
+    /// `"synthetic"`, `"trace"` or `"closed_loop"`.
     pub kind: String,
     /// Synthetic: a named preset (`"azure-conv-like"`); explicit tables below override parts.
     pub preset: Option<String>,
@@ -102,6 +102,18 @@ pub struct WorkloadTable {
     pub prompt_tokens: Option<LengthTable>,
     /// Synthetic: output lengths.
     pub output_tokens: Option<LengthTable>,
+    /// Closed loop: users, each with at most one request in flight (`--max-concurrency`).
+    pub users: Option<u32>,
+    /// Closed loop: mean think time after a completed request (default 0).
+    pub think_time_s: Option<f64>,
+    /// Closed loop: think time coefficient of variation (default 0: constant; 1: exponential).
+    pub think_time_cv: Option<f64>,
+    /// Closed loop: users start evenly over this long (default 0: all at once).
+    pub ramp_up_s: Option<f64>,
+    /// Closed loop: the most requests sent (`--num-prompts`).
+    pub max_requests: Option<u64>,
+    /// Closed loop: wait after a failed request instead of the think time (default 1 s).
+    pub retry_delay_s: Option<f64>,
 }
 
 /// `[workload.arrivals]`

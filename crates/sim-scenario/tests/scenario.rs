@@ -77,12 +77,47 @@ fn resolved(s: &Scenario, key: &str) -> Option<String> {
         "workload" => match &s.workload {
             WorkloadPlan::Synthetic { .. } => "synthetic".to_string(),
             WorkloadPlan::Trace { path, format, .. } => format!("trace {format:?} {path}"),
+            WorkloadPlan::ClosedLoop { replay: None, .. } => "closed_loop".to_string(),
+            WorkloadPlan::ClosedLoop {
+                replay: Some((path, format)),
+                ..
+            } => format!("closed_loop replaying {format:?} {path}"),
         },
         "transform" => match &s.workload {
             WorkloadPlan::Synthetic { transform, .. } | WorkloadPlan::Trace { transform, .. } => {
                 format!("{transform:?}")
             }
+            WorkloadPlan::ClosedLoop { .. } => "none".to_string(),
         },
+        "clients" => match &s.workload {
+            WorkloadPlan::ClosedLoop { spec, .. } => format!(
+                "users {} think {} s cv {} ramp {} s max {:?} retry {} s",
+                spec.users,
+                spec.think_time_s,
+                spec.think_time_cv,
+                spec.ramp_up_s,
+                spec.max_requests,
+                spec.retry_delay_s
+            ),
+            _ => "open loop".to_string(),
+        },
+        "client_lengths" => match &s.workload {
+            WorkloadPlan::ClosedLoop { spec, .. } => match &spec.lengths {
+                sim_workload::ClientLengths::Synthetic {
+                    prompt_tokens,
+                    output_tokens,
+                } => format!("{} / {}", length(prompt_tokens), length(output_tokens)),
+                sim_workload::ClientLengths::Replay => "replay".to_string(),
+            },
+            _ => "open loop".to_string(),
+        },
+        "warnings" if s.warnings.is_empty() => "none".to_string(),
+        "warnings" => s
+            .warnings
+            .iter()
+            .map(|w| w.to_string())
+            .collect::<Vec<_>>()
+            .join(" | "),
         "arrivals" | "arrival_cv" | "prompt_tokens" | "output_tokens" => match &s.workload {
             WorkloadPlan::Synthetic { spec, .. } => match key {
                 "arrivals" => match &spec.rate {
@@ -96,6 +131,7 @@ fn resolved(s: &Scenario, key: &str) -> Option<String> {
                 _ => length(&spec.output_tokens),
             },
             WorkloadPlan::Trace { .. } => "trace".to_string(),
+            WorkloadPlan::ClosedLoop { .. } => "closed_loop".to_string(),
         },
         _ => return None,
     })

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rayon::prelude::*;
 use sim_engine::Summary;
 use sim_scenario::{ScenarioError, WorkloadPlan};
-use sim_workload::{Request, RequestStream, TraceFormat};
+use sim_workload::{Request, RequestStream, TraceFormat, Workload};
 
 use crate::error::SweepError;
 use crate::plan::Plan;
@@ -124,8 +124,18 @@ impl<'o> Runner<'o> {
         let sc = plan
             .scenario(point)
             .ok_or_else(|| SweepError::Run("the plan has no scenarios to run".into()))?;
-        let (stream, source): (RequestStream<'_>, Option<&str>) = match &sc.workload {
+        let (stream, source): (Workload<'_>, Option<&str>) = match &sc.workload {
             WorkloadPlan::Synthetic { .. } => (sc.workload.stream(seed, None), None),
+            WorkloadPlan::ClosedLoop { replay, .. } => match replay {
+                // Replayed lengths are read once per run, as they are sent.
+                Some((path, _)) => {
+                    let reader = (self.open)(path).map_err(|e| {
+                        ScenarioError::whole_file(path, format!("cannot open trace: {e}"))
+                    })?;
+                    (sc.workload.stream(seed, Some(reader)), Some(path.as_str()))
+                }
+                None => (sc.workload.stream(seed, None), None),
+            },
             WorkloadPlan::Trace {
                 path,
                 format,
@@ -146,7 +156,10 @@ impl<'o> Runner<'o> {
                         sim_workload::read_trace(*format, reader)
                     }
                 };
-                (sim_workload::transform(raw, transform), Some(path.as_str()))
+                (
+                    sim_workload::transform(raw, transform).into(),
+                    Some(path.as_str()),
+                )
             }
         };
         let report = sim_engine::run(&sc.spec, seed, stream, &mut ()).map_err(|e| match e {

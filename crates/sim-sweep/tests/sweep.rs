@@ -420,3 +420,59 @@ fn a_trace_past_the_held_budget_is_read_per_run_with_the_same_results() {
     assert_eq!(a, b);
     assert!(a.iter().any(|r| r.values != a[0].values));
 }
+
+const CLOSED_LOOP: &str = r#"
+[[axis]]
+path = "workload.users"
+values = [2, 8]
+
+[[axis]]
+path = "workload.think_time_s"
+values = [0.0, 1.0]
+
+[base]
+[base.run]
+duration_s = 300
+[base.workload]
+kind = "closed_loop"
+users = 1
+path = "../../../../traces/sample-azure.csv"
+[base.deployment]
+model = "Mistral-7B"
+gpu = "H100-SXM"
+replicas = 1
+"#;
+
+/// Closed-loop keys are sweep axes like any other, and replayed lengths are read per run.
+#[test]
+fn closed_loop_users_and_think_time_are_axes() {
+    let plan = load_text("closed_loop.toml", CLOSED_LOOP);
+    assert_eq!(
+        points(&plan),
+        [
+            "workload.users=2, workload.think_time_s=0.0",
+            "workload.users=2, workload.think_time_s=1.0",
+            "workload.users=8, workload.think_time_s=0.0",
+            "workload.users=8, workload.think_time_s=1.0",
+        ]
+    );
+    let results = run_all(&plan, 2);
+    let total = plan.metric_index("requests_total").unwrap();
+    let e2e = plan.metric_index("completed_e2e_s_mean").unwrap();
+    let itl = plan.metric_index("itl_s_p50").unwrap();
+    let dur = plan.metric_index("sim_duration_s").unwrap();
+    for r in &results {
+        assert!(r.values[itl] > 0.0, "{r:?}");
+    }
+    // With no think time, each user keeps one request in the engine the whole time, until
+    // the file's 50 lines run out: Little's law over the busy time.
+    for j in [0, 2] {
+        let users = [2.0, 8.0][j / 2];
+        let v = &results[j].values;
+        assert_eq!(v[total], 50.0, "the file holds 50 requests");
+        let concurrency = v[total] * v[e2e] / v[dur];
+        assert!(concurrency <= users * 1.001, "{concurrency} > {users}");
+    }
+    // More users finish the file sooner.
+    assert!(results[2].values[dur] < results[0].values[dur]);
+}

@@ -6,6 +6,8 @@
 //! [`SyntheticSpec`] ([`synthetic`], with [`azure_conv_like`] as the built-in default), and can
 //! be windowed, shifted and rate-scaled with [`transform`]. [`fit_trace`] derives a synthetic
 //! look-alike of a trace (rate profile, detrended gap CV, length quantile tables).
+//! A closed loop of users ([`ClosedLoop`], from a [`ClientSpec`]) is the other kind of
+//! [`Workload`]: its arrivals depend on when earlier requests finish, so the engine drives it.
 //!
 //! Main design decision: everything is a stream. Readers parse one line at a time and never
 //! hold the whole trace, so a week-long trace costs the same memory as a minute. Synthetic
@@ -16,10 +18,12 @@
 //! scaled trace needs no randomness at all.
 //!
 //! What it deliberately does not do: no file IO (callers pass readers), no tokenization or
-//! prompt text, no sessions or prefix-cache structure (Mooncake `hash_ids` are ignored), and
-//! no reordering: a trace whose timestamps go backwards is an error, not something to sort.
+//! prompt text, no multi-turn sessions yet (a closed-loop user's requests are independent;
+//! [`ClosedLoop::next_request`] receives the previous one so that a session can extend it),
+//! no prefix-cache structure (Mooncake `hash_ids` are ignored), and no reordering: a trace whose timestamps go backwards is an error, not something to sort.
 
 mod azure_conv_like;
+mod clients;
 mod error;
 mod fit;
 mod rate;
@@ -28,6 +32,10 @@ mod synthetic;
 mod transform;
 
 pub use azure_conv_like::azure_conv_like;
+pub use clients::{
+    ClientLengths, ClientSpec, ClosedLoop, MAX_THINK_TIME_CV, MAX_USERS, NextRequest, Previous,
+    Workload,
+};
 pub use error::TraceError;
 pub use fit::{TraceFit, fit_trace, percentile, quantile_table};
 pub use read::{

@@ -360,7 +360,7 @@ fn validate_quantiles(points: &[f64]) -> Result<(), String> {
 }
 
 /// A ready-to-draw form of a [`LengthDist`].
-enum LengthSampler {
+pub(crate) enum LengthSampler {
     Fixed(u32),
     Uniform(u32, u32),
     LogNormal(LogNormal<f64>, f64, f64),
@@ -369,7 +369,7 @@ enum LengthSampler {
 }
 
 impl LengthSampler {
-    fn new(dist: &LengthDist) -> Result<LengthSampler, String> {
+    pub(crate) fn new(dist: &LengthDist) -> Result<LengthSampler, String> {
         dist.validate()?;
         Ok(match dist {
             LengthDist::Fixed { tokens } => LengthSampler::Fixed(*tokens),
@@ -391,7 +391,7 @@ impl LengthSampler {
         })
     }
 
-    fn draw(&self, rng: &mut SimRng) -> u32 {
+    pub(crate) fn draw(&self, rng: &mut SimRng) -> u32 {
         match self {
             LengthSampler::Fixed(n) => *n,
             LengthSampler::Uniform(lo, hi) => rng.random_range(*lo..=*hi),

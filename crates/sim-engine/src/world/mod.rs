@@ -2,17 +2,18 @@
 
 use std::collections::VecDeque;
 
+use sim_cluster::itl::TokenGaps;
 use sim_cluster::node::NodePool;
 use sim_cluster::pod::StartupTimes;
 use sim_cluster::replica::{Replica, ReplicaEvent, ReplicaRequest, Wake};
 use sim_cluster::router::{LoadIndex, Router};
 use sim_des::{EventQueue, RngStreams, SimDuration, SimTime};
-use sim_workload::{Request, RequestStream, TraceError};
+use sim_workload::{Previous, Request, TraceError, Workload};
 
 use crate::observer::{Observer, PROGRESS_EVERY_EVENTS, Progress, RunError};
 use crate::report::{
-    CountStats, FailureReason, HELD_CHECK, LatencyRecorder, Outcome, RequestRecord, RunReport,
-    SloCheckResult, Summary, TimelineRow,
+    CountStats, FailureReason, HELD_CHECK, LatencyRecorder, Outcome, Percentiles, RequestRecord,
+    RunReport, SloCheckResult, Summary, TimelineRow,
 };
 use crate::spec::{AutoscalerSpec, LatencyMetric, NoEndpoint, RunSpec, ScrapeJob, SloSpec};
 
@@ -54,16 +55,17 @@ pub const MAX_HORIZON_S: u64 = 30 * 86_400;
 pub const MAX_REPLICAS: u32 = 10_000;
 
 /// Runs one simulation. A pure function of `(spec, seed, workload)`; `observer` receives
-/// each request's record and the progress as the run goes (`&mut ()` for neither).
+/// each request's record and the progress as the run goes (`&mut ()` for neither). The
+/// workload is an open-loop request stream or a closed loop of users ([`Workload`]).
 ///
 /// # Errors
 /// When the workload stream yields an error (a bad trace line), and when the observer stops
 /// the run; the run stops there. Passing [`MAX_REQUESTS_HELD`] is not an error: the run stops
 /// with a report whose `requests_held_peak` check fails.
-pub fn run(
+pub fn run<'w>(
     spec: &RunSpec,
     seed: u64,
-    workload: RequestStream<'_>,
+    workload: impl Into<Workload<'w>>,
     observer: &mut dyn Observer,
 ) -> Result<RunReport, RunError> {
     run_holding(spec, seed, workload, observer, MAX_REQUESTS_HELD)
@@ -75,14 +77,14 @@ pub fn run(
 /// # Errors
 /// As [`run`].
 #[doc(hidden)]
-pub fn run_holding(
+pub fn run_holding<'w>(
     spec: &RunSpec,
     seed: u64,
-    workload: RequestStream<'_>,
+    workload: impl Into<Workload<'w>>,
     observer: &mut dyn Observer,
     max_held: u64,
 ) -> Result<RunReport, RunError> {
-    let mut world = World::new(spec, seed, workload, observer);
+    let mut world = World::new(spec, seed, workload.into(), observer);
     world.max_held = max_held;
     world.start()?;
     world.run_loop()?;
@@ -92,6 +94,10 @@ pub fn run_holding(
 #[derive(Clone, Copy, Debug)]
 enum Ev {
     Arrival,
+    /// A closed-loop user sends its next request.
+    Send {
+        user: u32,
+    },
     Step {
         pod: u32,
         generation: u64,
@@ -188,18 +194,25 @@ struct Req {
     first_token: Stamp,
     finished: Stamp,
     preemptions: u32,
+    /// The closed-loop user that sent it, or `NO_USER`.
+    user: u32,
 }
 
 const NO_POD: u32 = u32::MAX;
+const NO_USER: u32 = u32::MAX;
 
 struct World<'a> {
     spec: &'a RunSpec,
     seed: u64,
     observer: &'a mut dyn Observer,
     queue: EventQueue<Ev>,
-    workload: RequestStream<'a>,
+    workload: Workload<'a>,
     next_request: Option<Request>,
+    /// No request will arrive any more (for a closed loop: the population is exhausted or
+    /// the horizon passed), so the run may end once the rest resolve.
     stream_done: bool,
+    /// Closed loop: what became of each user's last request, and whether it has one in flight.
+    users: Vec<(Option<Previous>, bool)>,
     horizon: Option<SimTime>,
     reqs: reqs::ReqTable,
     max_held: u64,
@@ -230,7 +243,9 @@ struct World<'a> {
     gone_tokens: u64,
     gone_prompt_tokens: u64,
     gone_preemptions: u64,
+    gone_recomputed: u64,
     gone_steps: u64,
+    gone_gaps: TokenGaps,
     // Time-weighted ready replicas and GPU time.
     ready_count: u32,
     ready_since: SimTime,
@@ -266,10 +281,14 @@ impl<'a> World<'a> {
     fn new(
         spec: &'a RunSpec,
         seed: u64,
-        workload: RequestStream<'a>,
+        workload: Workload<'a>,
         observer: &'a mut dyn Observer,
     ) -> World<'a> {
         let streams = RngStreams::new(seed);
+        let users = match &workload {
+            Workload::Open(_) => Vec::new(),
+            Workload::Closed(c) => vec![(None, false); c.users() as usize],
+        };
         World {
             spec,
             seed,
@@ -278,6 +297,7 @@ impl<'a> World<'a> {
             workload,
             next_request: None,
             stream_done: false,
+            users,
             horizon: spec.duration_s.map(SimTime::from_secs_f64),
             reqs: reqs::ReqTable::new(),
             max_held: MAX_REQUESTS_HELD,
@@ -308,7 +328,9 @@ impl<'a> World<'a> {
             gone_tokens: 0,
             gone_prompt_tokens: 0,
             gone_preemptions: 0,
+            gone_recomputed: 0,
             gone_steps: 0,
+            gone_gaps: TokenGaps::new(),
             ready_count: 0,
             ready_since: SimTime::ZERO,
             ready_integral_ns: 0,
@@ -363,6 +385,12 @@ impl<'a> World<'a> {
         self.schedule_control_loops();
         self.start_scraping_gateway();
         self.start_adapter();
+        if let Workload::Closed(c) = &self.workload {
+            // Pushed in user order, so users starting together send in that order.
+            for user in 0..c.users() {
+                self.queue.push(c.start_at(user), Ev::Send { user });
+            }
+        }
         self.pull_next_arrival()?;
         let tick = SimTime::ZERO + self.tick_interval();
         self.queue.push(tick, Ev::Tick);
@@ -417,6 +445,7 @@ impl<'a> World<'a> {
             }
             match ev {
                 Ev::Arrival => self.on_arrival()?,
+                Ev::Send { user } => self.on_send(user)?,
                 Ev::Step { pod, generation } => self.on_step(pod, generation),
                 Ev::PodBound { pod } => self.on_pod_bound(pod),
                 Ev::PodServerUp { pod, generation } => {
@@ -500,6 +529,9 @@ impl<'a> World<'a> {
     // ---- Requests -------------------------------------------------------------------------
 
     fn pull_next_arrival(&mut self) -> Result<(), TraceError> {
+        let Workload::Open(stream) = &mut self.workload else {
+            return Ok(());
+        };
         if self.stream_done {
             return Ok(());
         }
@@ -509,7 +541,7 @@ impl<'a> World<'a> {
                  use a window (workload.window_duration_s) or a lower rate_scale"
             )));
         }
-        match self.workload.next() {
+        match stream.next() {
             // `sim-scenario` checks traces before a run; this keeps any other caller bounded.
             Some(Ok(req))
                 if self.horizon.is_none() && req.arrival > SimTime::from_secs(MAX_HORIZON_S) =>
@@ -536,11 +568,72 @@ impl<'a> World<'a> {
 
     fn on_arrival(&mut self) -> Result<(), TraceError> {
         let r = self.next_request.take().expect("arrival without request");
-        self.last_arrival = Some(r.arrival);
+        self.admit(r.prompt_tokens, r.output_tokens, NO_USER);
+        self.pull_next_arrival()
+    }
+
+    /// A closed-loop user's turn to send: its next request arrives now, unless the
+    /// population is exhausted or the horizon has passed.
+    fn on_send(&mut self, user: u32) -> Result<(), TraceError> {
+        let Workload::Closed(clients) = &mut self.workload else {
+            unreachable!("a send without clients");
+        };
+        if self.stream_done || self.horizon.is_some_and(|h| self.now > h) {
+            self.stream_done = true;
+            return Ok(());
+        }
+        if self.horizon.is_none() && self.now > SimTime::from_secs(MAX_HORIZON_S) {
+            return Err(TraceError::Invalid(format!(
+                "a closed-loop user sends at {:.3} s, past the {MAX_HORIZON_S}-second limit on a run's horizon; \
+                 set run.duration_s or workload.max_requests",
+                self.now.as_secs_f64()
+            )));
+        }
+        if self.reqs.arrived() >= MAX_REQUESTS_PER_RUN {
+            return Err(TraceError::Invalid(format!(
+                "the closed loop sent more than {MAX_REQUESTS_PER_RUN} requests, the most one run simulates; \
+                 set workload.max_requests or a shorter run.duration_s"
+            )));
+        }
+        let (previous, busy) = self.users[user as usize];
+        assert!(
+            !busy,
+            "a closed-loop user sent while its request was in flight"
+        );
+        let next = clients.next_request(user, previous.as_ref())?;
+        if clients.is_exhausted() {
+            self.stream_done = true;
+        }
+        if let Some(n) = next {
+            self.users[user as usize].1 = true;
+            self.admit(n.prompt_tokens, n.output_tokens, user);
+        }
+        Ok(())
+    }
+
+    /// A closed-loop user's request resolved: it sends its next one after a think time (or
+    /// the retry delay after a failure).
+    fn user_resolved(&mut self, user: u32, previous: Previous) {
+        let Workload::Closed(clients) = &mut self.workload else {
+            unreachable!("a user's request without clients");
+        };
+        let slot = &mut self.users[user as usize];
+        debug_assert!(slot.1, "a user's request resolved twice");
+        *slot = (Some(previous), false);
+        if self.stream_done {
+            return;
+        }
+        let wait = clients.wait_after(user, previous.completed);
+        self.queue.push(self.now + wait, Ev::Send { user });
+    }
+
+    /// A request arrives now: it enters the table and goes to the router.
+    fn admit(&mut self, prompt_tokens: u32, output_tokens: u32, user: u32) {
+        self.last_arrival = Some(self.now);
         let id = self.reqs.push(Req {
-            arrival: r.arrival,
-            prompt_tokens: r.prompt_tokens,
-            output_tokens: r.output_tokens,
+            arrival: self.now,
+            prompt_tokens,
+            output_tokens,
             status: Status::InFlight,
             pod: NO_POD,
             dispatched: Stamp::NONE,
@@ -548,6 +641,7 @@ impl<'a> World<'a> {
             first_token: Stamp::NONE,
             finished: Stamp::NONE,
             preemptions: 0,
+            user,
         });
         let held = self.reqs.held();
         self.held_peak = self.held_peak.max(held);
@@ -566,7 +660,6 @@ impl<'a> World<'a> {
             );
         }
         self.route(id);
-        self.pull_next_arrival()
     }
 
     /// Sends a request to a Ready replica, or applies the no-endpoint behaviour.
@@ -726,11 +819,20 @@ impl<'a> World<'a> {
         if met {
             self.slo_met += 1;
         }
+        let (user, prompt_tokens, output_tokens) = (r.user, r.prompt_tokens, r.output_tokens);
         self.kpa_note_inflight(false);
         self.in_flight -= 1;
         self.completed += 1;
         self.tick_completed += 1;
         self.retire();
+        if user != NO_USER {
+            let previous = Previous {
+                prompt_tokens,
+                output_tokens,
+                completed: true,
+            };
+            self.user_resolved(user, previous);
+        }
     }
 
     fn fail(&mut self, id: u64, reason: FailureReason) {
@@ -738,6 +840,7 @@ impl<'a> World<'a> {
         assert_eq!(r.status, Status::InFlight, "request resolved twice");
         r.status = Status::Failed(reason);
         r.finished = Stamp::at(self.now);
+        let (user, prompt_tokens, output_tokens) = (r.user, r.prompt_tokens, r.output_tokens);
         self.kpa_note_inflight(false);
         self.in_flight -= 1;
         self.failed += 1;
@@ -748,6 +851,14 @@ impl<'a> World<'a> {
             .position(|&f| f == reason)
             .expect("known reason");
         self.failures[idx] += 1;
+        if user != NO_USER {
+            let previous = Previous {
+                prompt_tokens,
+                output_tokens,
+                completed: false,
+            };
+            self.user_resolved(user, previous);
+        }
     }
 
     fn on_client_timeout(&mut self, id: u64) {
@@ -957,7 +1068,9 @@ impl<'a> World<'a> {
         self.gone_tokens += g_after.generation_tokens_total;
         self.gone_prompt_tokens += g_after.prompt_tokens_total;
         self.gone_preemptions += g_after.preemptions_total;
+        self.gone_recomputed += g_after.recomputed_tokens_total;
         self.gone_steps += g_after.steps_total;
+        self.gone_gaps.merge(&p.replica.token_gaps_at(now));
         p.phase = Phase::Gone;
         p.gone_at = Some(now);
         p.generation += 1;
@@ -1012,8 +1125,15 @@ impl<'a> World<'a> {
     /// Records a timeline row; returns true when the run is over.
     fn on_tick(&mut self) -> bool {
         let now = self.now;
+        if matches!(self.workload, Workload::Closed(_)) && self.horizon.is_some_and(|h| now > h) {
+            // No user sends after the horizon.
+            self.stream_done = true;
+        }
         let done = self.stream_done && self.in_flight == 0;
-        let past_horizon = self.horizon.is_none_or(|h| now >= h);
+        // A closed loop that sent its last request (`max_requests`, the end of a replayed
+        // file) ends when that resolves, as `vllm bench serve --num-prompts` does.
+        let exhausted = matches!(&self.workload, Workload::Closed(c) if c.is_exhausted());
+        let past_horizon = exhausted || self.horizon.is_none_or(|h| now >= h);
         let drain_limit = self
             .horizon
             .or(self.last_arrival)
@@ -1107,12 +1227,14 @@ impl<'a> World<'a> {
         self.check_conservation();
         let spec = self.spec;
         let mut gpu_ns: u128 = 0;
-        let (mut tokens, mut prompt, mut preempt, mut steps) = (
+        let (mut tokens, mut prompt, mut preempt, mut recomputed, mut steps) = (
             self.gone_tokens,
             self.gone_prompt_tokens,
             self.gone_preemptions,
+            self.gone_recomputed,
             self.gone_steps,
         );
+        let mut gaps = std::mem::take(&mut self.gone_gaps);
         for p in &self.pods {
             if let Some(bound) = p.bound_at {
                 let until = p.gone_at.unwrap_or(end).min(end);
@@ -1124,7 +1246,9 @@ impl<'a> World<'a> {
                 tokens += g.generation_tokens_total;
                 prompt += g.prompt_tokens_total;
                 preempt += g.preemptions_total;
+                recomputed += g.recomputed_tokens_total;
                 steps += g.steps_total;
+                gaps.merge(&p.replica.token_gaps_at(end));
             }
         }
         let gpu_hours = gpu_ns as f64 / 3.6e12;
@@ -1159,6 +1283,16 @@ impl<'a> World<'a> {
             completed_tpot_s: self.tpot.percentiles(),
             completed_e2e_s: self.e2e.percentiles(),
             completed_queue_s: self.queue_lat.percentiles(),
+            itl_s: {
+                let g = gaps.stats();
+                Percentiles {
+                    mean: g.mean_s,
+                    p50: g.p50_s,
+                    p90: g.p90_s,
+                    p99: g.p99_s,
+                    count: g.count,
+                }
+            },
             slo_attainment: share(self.slo_met),
             slo_checks: Vec::new(),
             gpu_hours,
@@ -1198,6 +1332,7 @@ impl<'a> World<'a> {
             prompt_tokens_total: prompt,
             generation_tokens_total: tokens,
             preemptions_total: preempt,
+            recomputed_tokens_total: recomputed,
             engine_steps_total: steps,
             events_total: self.events_total,
             warnings: self.control.warnings.len() as u64,

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use sim_engine::{LatencyMetric, Progress, RequestRecord, RunReport, Summary};
-use sim_scenario::{Files, Scenario, WorkloadPlan};
+use sim_scenario::{Files, Scenario};
 
 mod random;
 
@@ -53,12 +53,10 @@ impl sim_engine::Observer for Recorder {
 }
 
 fn run(scenario: &Scenario, seed: u64) -> Run {
-    let reader: Option<Box<dyn std::io::BufRead>> = match &scenario.workload {
-        WorkloadPlan::Trace { path, .. } => Some(Box::new(std::io::BufReader::new(
-            std::fs::File::open(path).unwrap(),
-        ))),
-        WorkloadPlan::Synthetic { .. } => None,
-    };
+    let reader: Option<Box<dyn std::io::BufRead>> = scenario.workload.file().map(|path| {
+        Box::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()))
+            as Box<dyn std::io::BufRead>
+    });
     let mut seen = Recorder::default();
     let report = sim_engine::run(
         &scenario.spec,
@@ -128,6 +126,12 @@ fn flatten(s: &Summary) -> BTreeMap<String, f64> {
     put("time_at_zero_s", s.time_at_zero_s);
     put("sim_duration_s", s.sim_duration_s);
     put("preemptions_total", s.preemptions_total as f64);
+    put("recomputed_tokens_total", s.recomputed_tokens_total as f64);
+    put("itl_s.mean", s.itl_s.mean);
+    put("itl_s.p50", s.itl_s.p50);
+    put("itl_s.p90", s.itl_s.p90);
+    put("itl_s.p99", s.itl_s.p99);
+    put("itl_s.count", s.itl_s.count as f64);
     put("generation_tokens_total", s.generation_tokens_total as f64);
     put("engine_steps_total", s.engine_steps_total as f64);
     m
@@ -227,6 +231,8 @@ fn check(name: &str) {
         "requests_failed",
         "engine_steps_total",
         "preemptions_total",
+        "recomputed_tokens_total",
+        "itl_s.count",
     ] {
         assert_eq!(
             fa[key], fc[key],
@@ -238,6 +244,7 @@ fn check(name: &str) {
         "completed_tpot_s.mean",
         "completed_e2e_s.mean",
         "completed_e2e_s.p99",
+        "itl_s.mean",
     ] {
         assert!(
             (fa[key] - fc[key]).abs() <= 1e-3 * fc[key].max(1e-3),
@@ -362,6 +369,95 @@ fn check_progress(run: &Run, what: &str) {
             "{what}"
         );
     }
+}
+
+#[test]
+fn closed_loop_bench_fixture() {
+    check("closed_loop_bench");
+}
+
+#[test]
+fn closed_loop_with_think_time_and_ramp() {
+    check("closed_loop_think");
+}
+
+/// The done-when of closed-loop clients: N users with no think time at fixed lengths behave
+/// as `vllm bench serve --max-concurrency N`. Concurrency in the engine stays N, throughput
+/// is N over the mean end-to-end latency (Little's law), and TPOT and ITL are the engine's
+/// decode step time at batch N.
+#[test]
+fn closed_loop_matches_a_max_concurrency_benchmark() {
+    let scenario = load(&test_data().join("closed_loop_bench.toml"));
+    let users = 8u32;
+    let prompt = 512.0;
+    let r = run(&scenario, scenario.seed);
+    let s = &r.report.summary;
+    assert_eq!(s.requests_completed, 160);
+
+    // Every timeline row but the last (after the final round) sees exactly N in the engine.
+    let rows = &r.report.timeline;
+    assert!(rows.len() > 3, "{} rows", rows.len());
+    for row in &rows[..rows.len() - 1] {
+        assert_eq!(
+            row.running + row.waiting + row.gateway_queue,
+            users,
+            "at {} s",
+            row.t_s
+        );
+    }
+    assert_eq!(rows.last().map(|r| r.running + r.waiting), Some(0));
+
+    // Little's law over the benchmark: from the first send to the last completion.
+    let end_s = r
+        .requests
+        .iter()
+        .map(|q| q.arrival_s + q.e2e_s.expect("completed"))
+        .fold(0.0, f64::max);
+    let throughput_rps = s.requests_completed as f64 / end_s;
+    let mean_e2e_s = s.completed_e2e_s.mean;
+    let concurrency = throughput_rps * mean_e2e_s;
+    assert!(
+        (concurrency / f64::from(users) - 1.0).abs() < 0.01,
+        "throughput {throughput_rps} × mean e2e {mean_e2e_s} = {concurrency}, not {users}"
+    );
+
+    // Gaps come from decode steps of the whole batch, except the one or two a round where
+    // the next requests' prefill joins the step (as with vLLM's chunked prefill). Decode
+    // step j of a batch of N lasts a + b·N·(prompt + j − 1): contexts grow by one a step.
+    let (a, b) = scenario.spec.perf.decode_affine(users);
+    let step_s = |j: f64| a + b * f64::from(users) * (prompt + j - 1.0);
+    let itl = &s.itl_s;
+    assert_eq!(itl.count, 160 * 127);
+    let tolerance = 1.0 / 256.0;
+    assert!(
+        itl.p50 >= step_s(1.0) * (1.0 - tolerance) && itl.p50 <= step_s(127.0) * (1.0 + tolerance),
+        "ITL p50 {} outside the decode steps [{}, {}]",
+        itl.p50,
+        step_s(1.0),
+        step_s(127.0)
+    );
+    let mid_step_s = step_s(64.0);
+    assert!(
+        (itl.p50 / mid_step_s - 1.0).abs() < 0.02,
+        "ITL p50 {} vs the middle decode step {mid_step_s}",
+        itl.p50
+    );
+    // One gap in 127 holds a prefill stall: too few to move p99, enough to lift the mean.
+    assert!(itl.p99 >= itl.p50 && itl.mean > itl.p50 * 1.001, "{itl:?}");
+    // A request's gaps add up to its decode time, so with equal output lengths the pooled
+    // ITL mean is the TPOT mean.
+    let tpot = &s.completed_tpot_s;
+    assert!(
+        (tpot.mean / itl.mean - 1.0).abs() < 1e-4,
+        "TPOT {} vs ITL {}",
+        tpot.mean,
+        itl.mean
+    );
+    // A user's next request starts at once, so TTFT is a prefill step or two.
+    assert!(
+        s.completed_ttft_s.p99 < 0.2 * s.completed_e2e_s.p50,
+        "{s:?}"
+    );
 }
 
 #[test]
