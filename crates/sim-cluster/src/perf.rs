@@ -247,11 +247,24 @@ impl Moe {
 
     /// One layer's experts for `tokens` tokens; `gemm` prices the fallback expert GEMMs.
     fn time_s(&self, tokens: f64, gemm: &Gemm) -> f64 {
-        let routed = tokens * self.per_token;
+        self.time_padded_s(tokens, tokens, gemm)
+    }
+
+    /// As [`Self::time_s`] for `tokens` real tokens padded to `padded` rows (a CUDA graph): the
+    /// kernel computes every row, but the padding rows are identical, so together they route to
+    /// the same `k` experts.
+    fn time_padded_s(&self, tokens: f64, padded: f64, gemm: &Gemm) -> f64 {
+        let routed = padded * self.per_token;
         let active = if self.balanced {
             self.experts.min(routed)
         } else {
-            self.experts * (1.0 - (1.0 - 1.0 / self.experts).powf(routed))
+            let real =
+                self.experts * (1.0 - (1.0 - 1.0 / self.experts).powf(tokens * self.per_token));
+            if padded > tokens {
+                real + self.per_token * (1.0 - real / self.experts)
+            } else {
+                real
+            }
         };
         let (h, i) = (self.hidden, self.ffn);
         match self.fused {
@@ -509,6 +522,9 @@ pub struct StepTimeModel {
     /// Per batch size up to [`BATCH_CACHE_LEN`]: (LM head, decode attention fixed part, decode
     /// attention per KV token); each costs several `powf`, and steps repeat batch sizes.
     batch_cache: Vec<(f64, f64, f64)>,
+    /// MoE time of all layers per real token count up to [`BATCH_CACHE_LEN`] (empty for dense
+    /// models): the experts hit depend on the real tokens, not the padded rows.
+    moe_cache: Vec<f64>,
 }
 
 /// Batch sizes whose head and decode-attention terms are precomputed (1 to 256; larger batches
@@ -592,6 +608,7 @@ impl StepTimeModel {
             seq_overhead_s: gpu.seq_overhead_s,
             body_cache: [(0.0, 0.0, 0.0); BODY_CACHE_LEN],
             batch_cache: Vec::new(),
+            moe_cache: Vec::new(),
         };
         let mut cache = [(0.0, 0.0, 0.0); BODY_CACHE_LEN];
         for (i, slot) in cache.iter_mut().enumerate() {
@@ -604,6 +621,7 @@ impl StepTimeModel {
             *slot = perf.body_direct(f64::from(padded));
         }
         perf.body_cache = cache;
+        perf.fill_moe_cache();
         perf.batch_cache = (1..=BATCH_CACHE_LEN as u32)
             .map(|batch| {
                 let (fixed, per_token) = perf.decode.terms(batch);
@@ -616,6 +634,33 @@ impl StepTimeModel {
     /// Sets the largest CUDA-graph capture size (0 disables padding).
     pub fn set_cuda_graph_max_tokens(&mut self, max_tokens: u32) {
         self.cuda_graph_max_tokens = max_tokens;
+        self.fill_moe_cache();
+    }
+
+    fn fill_moe_cache(&mut self) {
+        self.moe_cache = match self.moe {
+            Some(_) => (1..=BATCH_CACHE_LEN as u32)
+                .map(|tokens| self.moe_direct(tokens))
+                .collect(),
+            None => Vec::new(),
+        };
+    }
+
+    /// MoE time of all layers for `tokens` real tokens (0 for a dense model).
+    fn moe_direct(&self, tokens: u32) -> f64 {
+        let Some(moe) = &self.moe else {
+            return 0.0;
+        };
+        let padded = cuda_graph_padded_tokens(tokens, self.cuda_graph_max_tokens);
+        self.layers * moe.time_padded_s(f64::from(tokens), f64::from(padded), &self.gemm)
+    }
+
+    #[inline]
+    fn moe_s(&self, tokens: u32) -> f64 {
+        match self.moe_cache.get((tokens as usize).wrapping_sub(1)) {
+            Some(&t) => t,
+            None => self.moe_direct(tokens),
+        }
     }
 
     /// Adds one request with `new_tokens` scheduled on top of `cached_tokens` already in the KV
@@ -640,9 +685,6 @@ impl StepTimeModel {
         for &(out, inp) in &self.layer_gemms {
             layer_gemm_s += self.gemm.time_s(n, out, inp);
         }
-        if let Some(moe) = &self.moe {
-            layer_gemm_s += moe.time_s(n, &self.gemm);
-        }
         let comm = match &self.all_reduce {
             Some(fit) => 2.0 * self.layers * fit.time_s(n * self.all_reduce_bytes_per_token),
             None => 0.0,
@@ -657,10 +699,11 @@ impl StepTimeModel {
     #[inline]
     fn body(&self, num_tokens: u32) -> (f64, f64, f64) {
         let padded = cuda_graph_padded_tokens(num_tokens, self.cuda_graph_max_tokens);
-        match body_cache_index(padded) {
+        let (gemm_s, elementwise_s, comm_s) = match body_cache_index(padded) {
             Some(i) => self.body_cache[i],
             None => self.body_direct(f64::from(padded)),
-        }
+        };
+        (gemm_s + self.moe_s(num_tokens), elementwise_s, comm_s)
     }
 
     #[inline]
@@ -866,11 +909,8 @@ mod tests {
         for (name, perf) in models() {
             for n in [1_u32, 2, 3, 4, 5, 8, 9, 200, 511, 512] {
                 let padded = cuda_graph_padded_tokens(n, DEFAULT_CUDA_GRAPH_MAX_TOKENS);
-                assert_eq!(
-                    perf.body(n),
-                    perf.body_direct(f64::from(padded)),
-                    "{name} n {n}"
-                );
+                let (g, e, c) = perf.body_direct(f64::from(padded));
+                assert_eq!(perf.body(n), (g + perf.moe_direct(n), e, c), "{name} n {n}");
             }
         }
     }
