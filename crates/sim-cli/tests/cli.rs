@@ -92,6 +92,95 @@ fn quickstart_matches_its_golden_summary_and_is_byte_identical_across_runs() {
     let _ = std::fs::remove_dir_all(&b);
 }
 
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishedRuns {
+    case: Vec<PublishedRun>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishedRun {
+    scenario: String,
+    source: String,
+    quantity: String,
+    measured: f64,
+    tolerance_pct: f64,
+}
+
+/// One quantity of a finished run, as `vllm bench serve` reports it.
+fn bench_quantity(dir: &Path, quantity: &str) -> f64 {
+    let summary: serde_json::Value =
+        serde_json::from_str(&read(&dir.join("summary.json"))).expect("summary.json");
+    let p50 = |metric: &str| summary[metric]["p50"].as_f64().expect("a p50");
+    match quantity {
+        "itl_s_p50" => p50("itl_s"),
+        "tpot_s_p50" => p50("tpot_s"),
+        "ttft_s_p50" => p50("ttft_s"),
+        "output_tokens_per_s" => {
+            // Output tokens over the span from the first request to the last finish.
+            let requests = read(&dir.join("requests.csv"));
+            let (mut first, mut last, mut tokens) = (f64::INFINITY, 0.0_f64, 0.0);
+            for line in requests.lines().skip(1) {
+                let f: Vec<&str> = line.split(',').collect();
+                let arrival: f64 = f[1].parse().expect("arrival_s");
+                let e2e: f64 = f[8].parse().expect("e2e_s");
+                first = first.min(arrival);
+                last = last.max(arrival + e2e);
+                tokens += f[3].parse::<f64>().expect("output_tokens");
+            }
+            tokens / (last - first)
+        }
+        other => panic!("unknown quantity {other}"),
+    }
+}
+
+/// Closed-loop scenarios reproduce published `vllm bench serve --max-concurrency` results.
+#[test]
+fn published_benchmarks_reproduce() {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data/published");
+    let runs: PublishedRuns =
+        toml::from_str(&read(&folder.join("published_runs.toml"))).expect("published_runs.toml");
+    let mut failures = Vec::new();
+    let mut errors = Vec::new();
+    println!("| scenario | quantity | measured | sim | error |");
+    println!("|---|---|---|---|---|");
+    for case in &runs.case {
+        assert!(!case.source.is_empty());
+        let dir = tmp(&format!("published-{}", case.scenario));
+        let path = folder.join(&case.scenario);
+        let out = sim(&[
+            "run",
+            path.to_str().unwrap(),
+            "--out",
+            dir.to_str().unwrap(),
+            "--requests",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let value = bench_quantity(&dir, &case.quantity);
+        let error = (value / case.measured - 1.0) * 100.0;
+        println!(
+            "| {} | {} | {:.4e} | {value:.4e} | {error:+.1} % |",
+            case.scenario, case.quantity, case.measured
+        );
+        errors.push(error.abs());
+        if error.abs() > case.tolerance_pct {
+            failures.push(format!(
+                "{} {}: {error:+.1} % (tolerance {} %)",
+                case.scenario, case.quantity, case.tolerance_pct
+            ));
+        }
+    }
+    errors.sort_by(f64::total_cmp);
+    println!("median abs error {:.1} %", errors[errors.len() / 2]);
+    assert!(runs.case.len() >= 7);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[test]
 fn a_gpu_without_measurements_says_so_in_the_summary() {
     for (file, derived) in [("l4_derived", true), ("h100_measured", false)] {
