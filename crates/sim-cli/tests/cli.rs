@@ -136,6 +136,7 @@ fn bench_quantity(dir: &Path, quantity: &str) -> f64 {
 }
 
 /// Closed-loop scenarios reproduce published `vllm bench serve --max-concurrency` results.
+#[allow(clippy::print_stdout, reason = "prints the table docs/calibration.md publishes")]
 #[test]
 fn published_benchmarks_reproduce() {
     let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data/published");
