@@ -136,7 +136,10 @@ fn bench_quantity(dir: &Path, quantity: &str) -> f64 {
 }
 
 /// Closed-loop scenarios reproduce published `vllm bench serve --max-concurrency` results.
-#[allow(clippy::print_stdout, reason = "prints the table docs/calibration.md publishes")]
+#[allow(
+    clippy::print_stdout,
+    reason = "prints the table docs/calibration.md publishes"
+)]
 #[test]
 fn published_benchmarks_reproduce() {
     let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("test_data/published");
@@ -490,4 +493,58 @@ fn a_progress_bar_on_a_terminal() {
     assert!(seen.contains("requests, "), "{seen:?}");
     // The summary follows the cleared bar.
     assert!(seen.contains("requests  "), "{seen:?}");
+}
+
+/// A closed loop replaying lengths from a generic CSV through the binary: every line is
+/// sent once, the run ends when the last one finishes, and summary.json carries the
+/// per-token ITL beside TPOT.
+#[test]
+fn closed_loop_replays_a_lengths_file() {
+    let dir = tmp("closed-loop");
+    let lengths = dir.join("lengths.csv");
+    let mut csv = String::from("arrival_s,prompt_tokens,output_tokens\n");
+    for i in 0..30u32 {
+        csv += &format!("0,{},{}\n", 200 + 37 * i, 20 + 3 * i);
+    }
+    std::fs::write(&lengths, csv).unwrap();
+    let scenario = dir.join("closed.toml");
+    std::fs::write(
+        &scenario,
+        "[run]\nduration_s = 600\n[workload]\nkind = \"closed_loop\"\nusers = 4\n\
+         think_time_s = 0.5\npath = \"lengths.csv\"\nformat = \"generic\"\n\
+         [deployment]\nmodel = \"Mistral-7B\"\ngpu = \"H100-SXM\"\nreplicas = 1\n",
+    )
+    .unwrap();
+    let out_dir = dir.join("out");
+    let out = sim(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--requests",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = read(&out_dir.join("summary.json"));
+    assert!(summary.contains("\"requests_total\": 30,"), "{summary}");
+    assert!(summary.contains("\"requests_completed\": 30,"), "{summary}");
+    assert!(summary.contains("\"itl_s\": {"), "{summary}");
+    // 20 + 3i output tokens: 30 requests have 600 + 3·435 − 30 = 1875 gaps.
+    assert!(summary.contains("\"count\": 1875"), "{summary}");
+    // The run ends when the file is done, long before the 600 s horizon.
+    let duration_s: f64 = summary
+        .split("\"sim_duration_s\": ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|v| v.parse().ok())
+        .expect("sim_duration_s");
+    assert!(duration_s < 120.0, "{duration_s}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("itl_s"), "{stdout}");
+    let requests = read(&out_dir.join("requests.csv"));
+    assert_eq!(requests.lines().count(), 31);
+    let _ = std::fs::remove_dir_all(&dir);
 }

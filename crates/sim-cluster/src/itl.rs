@@ -68,7 +68,12 @@ impl TokenGaps {
 
     /// Records one gap.
     pub fn observe(&mut self, gap_s: f64) {
-        self.observe_arithmetic(gap_s, 0.0, 1, 1);
+        self.observe_n(gap_s, 1);
+    }
+
+    /// Records `n` gaps of the same length.
+    pub fn observe_n(&mut self, gap_s: f64, n: u64) {
+        self.observe_arithmetic(gap_s, 0.0, 1, n);
     }
 
     /// Records `n_each` gaps of each value `first_s + step_s * j`, `j = 0..steps`

@@ -546,6 +546,8 @@ impl Replica {
     }
 
     fn finish_step(&mut self, now: SimTime, duration_s: f64, events: &mut Vec<ReplicaEvent>) {
+        // Tokens of a step mostly share one gap (the step): record them as one batch.
+        let mut gaps = (SimDuration::ZERO, 0u64);
         let mut i = 0;
         while i < self.running.len() {
             let seq = &mut self.running[i];
@@ -568,7 +570,11 @@ impl Replica {
             if seq.generated > 1 {
                 self.itl.observe(duration_s);
                 let gap = now.saturating_since(seq.last_token_at);
-                self.token_gaps.observe(gap.as_secs_f64());
+                if gap != gaps.0 && gaps.1 > 0 {
+                    self.token_gaps.observe_n(gaps.0.as_secs_f64(), gaps.1);
+                    gaps.1 = 0;
+                }
+                gaps = (gap, gaps.1 + 1);
             }
             seq.last_token_at = now;
             if seq.generated == 1 && !seq.aborted {
@@ -583,6 +589,7 @@ impl Replica {
             }
             i += 1;
         }
+        self.token_gaps.observe_n(gaps.0.as_secs_f64(), gaps.1);
     }
 
     fn finish_run(&mut self, steps: u32, now: SimTime, events: &mut Vec<ReplicaEvent>) {
